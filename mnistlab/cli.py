@@ -1,0 +1,119 @@
+"""The `mnistlab` command: serve the API (with workers), run a worker, import data sets."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from mnistlab.settings import Settings
+
+EPILOG = """settings come from the environment: MNISTLAB_HOME (state directory, default ./var),
+MNISTLAB_DATA_DIR, MNISTLAB_DATABASE_URL, MNISTLAB_HEARTBEAT_TIMEOUT, MNISTLAB_MAX_ATTEMPTS, ...
+(see README.md).
+
+examples:
+  mnistlab datasets import ../shared/datasets
+  mnistlab serve --workers 1
+  mnistlab worker --burst"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mnistlab", description=__doc__, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP API and N worker processes")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes to run beside the API (0: API only)")
+    serve.add_argument("--grace", type=float, default=30.0,
+                       help="seconds workers get to hand their jobs back on shutdown (default 30)")
+
+    worker = commands.add_parser("worker", help="run one training worker process")
+    worker.add_argument("--burst", action="store_true", help="drain the queue, then exit")
+    worker.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+
+    data = commands.add_parser("datasets", help="manage the data sets on disk")
+    data_commands = data.add_subparsers(dest="datasets_command", required=True)
+    importer = data_commands.add_parser("import", help="copy MNIST/Fashion-MNIST IDX files (.gz or raw) from DIR")
+    importer.add_argument("source", type=Path, metavar="DIR", help="folder holding MNIST/raw and/or FashionMNIST/raw")
+    data_commands.add_parser("status", help="which data sets are on disk")
+    return parser
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(level=os.environ.get("MNISTLAB_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(processName)s[%(process)d] %(name)s: %(message)s")
+
+
+def serve(settings: Settings, args: argparse.Namespace) -> int:
+    import torch
+    import uvicorn
+
+    from mnistlab.supervisor import WorkerPool
+    from service.app import create_app
+
+    # The API answers many small requests: one thread each avoids oversubscribing the cores.
+    torch.set_num_threads(1)
+    settings.ensure_dirs()
+    threads = max(1, (os.cpu_count() or 1) // args.workers) if args.workers else None
+    pool = WorkerPool(args.workers, threads=threads, grace=args.grace)
+    config = uvicorn.Config(create_app(settings), host=args.host, port=args.port, log_level="info")
+    server = uvicorn.Server(config)
+    # uvicorn re-raises the signal that stopped it once it is done; handlers that ignore it let us
+    # stop the workers in order afterwards instead of dying with them half-way.
+    signal.signal(signal.SIGTERM, lambda *_: None)
+    signal.signal(signal.SIGINT, lambda *_: None)
+    pool.start()
+    try:
+        server.run()
+    finally:
+        pool.stop()
+    return 0
+
+
+def worker(settings: Settings, args: argparse.Namespace) -> int:
+    import torch
+
+    from workers.worker import Worker
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    process = Worker(settings)
+    process.install_signal_handlers()
+    processed = process.run(burst=args.burst)
+    logging.getLogger("mnistlab.worker").info("worker exiting after %d jobs", processed)
+    return 0
+
+
+def datasets(settings: Settings, args: argparse.Namespace) -> int:
+    from mnistlab.datasets import DATASETS, InvalidDatasetFile, import_all, is_on_disk
+
+    if args.datasets_command == "import":
+        try:
+            imported = import_all(args.source, settings.datasets_dir)
+        except (FileNotFoundError, InvalidDatasetFile) as error:
+            print(f"mnistlab datasets import: {error}", file=sys.stderr)
+            return 1
+        for name, path in imported.items():
+            print(f"{name}: imported into {path}")
+        return 0
+    for name in DATASETS:
+        print(f"{name}: {'on disk' if is_on_disk(settings.datasets_dir, name) else 'missing'} ({settings.datasets_dir})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _configure_logging()
+    settings = Settings()
+    handler = {"serve": serve, "worker": worker, "datasets": datasets}[args.command]
+    return handler(settings, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

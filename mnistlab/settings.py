@@ -1,0 +1,55 @@
+"""The one settings object, read from MNISTLAB_* environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MNISTLAB_", extra="ignore")
+
+    home: Path = Field(default=Path("var"), description="State directory: database, checkpoints, data sets.")
+    data_dir: Path | None = Field(default=None, description="Data sets; default $MNISTLAB_HOME/datasets.")
+    database_url: str | None = Field(default=None, description="Default sqlite:///$MNISTLAB_HOME/mnistlab.db.")
+    download: bool = Field(default=True, description="Let torchvision download missing data sets.")
+    heartbeat_timeout: float = Field(default=30.0, gt=0, description="Seconds before a silent job is requeued.")
+    poll_interval: float = Field(default=0.5, gt=0, description="Seconds an idle worker waits between claims.")
+    max_attempts: int = Field(default=3, ge=1, description="Worker crashes a job survives before it fails.")
+    max_upload_bytes: int = Field(default=5_000_000, gt=0)
+    max_pixels: int = Field(default=40_000_000, gt=0)
+
+    @model_validator(mode="after")
+    def _fill_paths(self) -> "Settings":
+        self.home = self.home.resolve()
+        if self.data_dir is None:
+            self.data_dir = self.home / "datasets"
+        self.data_dir = self.data_dir.resolve()
+        if self.database_url is None:
+            self.database_url = f"sqlite:///{self.home / 'mnistlab.db'}"
+        return self
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.home / "checkpoints"
+
+    @property
+    def heartbeat_interval(self) -> float:
+        # Several beats fit in one timeout, so one slow beat never looks like a dead worker.
+        return min(2.0, self.heartbeat_timeout / 4)
+
+    @property
+    def datasets_dir(self) -> Path:
+        assert self.data_dir is not None
+        return self.data_dir
+
+    @property
+    def db_url(self) -> str:
+        assert self.database_url is not None
+        return self.database_url
+
+    def ensure_dirs(self) -> None:
+        for path in (self.home, self.checkpoint_dir, self.datasets_dir):
+            path.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,1 @@
+"""Model architectures (the lab's three networks), checkpoint files, and the shipped default models."""

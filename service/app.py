@@ -1,0 +1,40 @@
+"""The app factory: engine and caches live on app.state for the app's lifetime."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from mnistlab.db import create_schema, make_engine, make_sessions
+from mnistlab.settings import Settings
+from service.errors import DomainError, domain_error_handler
+from service.routes import health, jobs
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.ensure_dirs()
+        engine = make_engine(settings.db_url)
+        create_schema(engine)
+        app.state.settings = settings
+        app.state.engine = engine
+        app.state.sessions = make_sessions(engine)
+        yield
+        engine.dispose()
+
+    app = FastAPI(title="mnistlab", version="0.1.0", lifespan=lifespan,
+                  description="Train and serve small PyTorch classifiers for MNIST and Fashion-MNIST.")
+    app.add_exception_handler(DomainError, domain_error_handler)
+    for module in (health, jobs):
+        app.include_router(module.router)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """For `uvicorn --factory service.app:app_from_environment`."""
+    return create_app()

@@ -1,0 +1,51 @@
+"""Domain errors carry their HTTP status; one handler turns them into JSON."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+
+class DomainError(Exception):
+    status_code = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def body(self) -> object:
+        return self.message
+
+
+class NotFound(DomainError):
+    status_code = 404
+
+
+class Conflict(DomainError):
+    status_code = 409
+
+
+class Invalid(DomainError):
+    """A 422 shaped like FastAPI's own validation errors, naming the offending field."""
+
+    status_code = 422
+
+    def __init__(self, location: tuple[str, ...], message: str) -> None:
+        super().__init__(message)
+        self.location = location
+
+    def body(self) -> object:
+        return [{"loc": list(self.location), "msg": self.message, "type": "value_error"}]
+
+
+class PayloadTooLarge(DomainError):
+    status_code = 413
+
+
+class UnsupportedMediaType(DomainError):
+    status_code = 415
+
+
+async def domain_error_handler(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, DomainError)
+    return JSONResponse({"detail": error.body()}, status_code=error.status_code)

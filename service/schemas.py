@@ -1,0 +1,92 @@
+"""Request bodies and public responses (internal fields such as file paths never leave)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+DatasetName = Literal["mnist", "fashion-mnist"]
+ModelName = Literal["linear", "ffnn", "cnn"]
+OptimizerName = Literal["sgd", "adam"]
+DeviceName = Literal["auto", "cpu", "cuda", "mps"]
+StatusName = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+class JobCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: DatasetName
+    model: ModelName
+    optimizer: OptimizerName
+    epochs: int = Field(100, ge=1, le=1000)
+    batch_size: int = Field(512, ge=0, le=60_000, description="0: full-batch gradient descent")
+    lr: float | None = Field(None, gt=0, le=10, description="default: sgd 0.005, adam 0.001")
+    momentum: float | None = Field(None, ge=0, lt=1, description="sgd only; default 0")
+    hidden: int | None = Field(None, ge=1, le=4096, description="ffnn only; default 128")
+    device: DeviceName = "auto"
+    seed: int | None = Field(None, ge=0, le=2**31 - 1, description="default: random, recorded")
+
+    @model_validator(mode="after")
+    def _only_where_meaningful(self) -> "JobCreate":
+        if self.hidden is not None and self.model != "ffnn":
+            raise ValueError(f"hidden applies to model 'ffnn' only, not {self.model!r}")
+        if self.momentum is not None and self.optimizer != "sgd":
+            raise ValueError(f"momentum applies to optimizer 'sgd' only, not {self.optimizer!r}")
+        return self
+
+
+class ProgressOut(BaseModel):
+    epoch: int
+    epochs: int
+    fraction: float = Field(description="share of all epochs done, 0..1")
+    eta_seconds: float | None
+
+
+class MetricOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    epoch: int
+    loss: float
+    train_accuracy: float
+    test_accuracy: float
+    seconds: float
+
+
+class BestOut(BaseModel):
+    epoch: int
+    test_accuracy: float
+
+
+class JobOut(BaseModel):
+    id: int
+    status: StatusName
+    dataset: str
+    model: str
+    optimizer: str
+    lr: float
+    momentum: float
+    hidden: int | None
+    epochs: int
+    batch_size: int
+    device: str
+    seed: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+    attempts: int
+    ran_on: str | None
+    progress: ProgressOut
+    latest: MetricOut | None
+    best: BestOut | None
+    steps_per_epoch: int
+    last_batch_size: int
+    init_hash: str
+    waiting_for: str | None = Field(description="why a queued job has not started yet")
+
+
+class JobList(BaseModel):
+    total: int
+    jobs: list[JobOut]

@@ -1,0 +1,68 @@
+"""Turn job rows into their public form."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from mnistlab import jobs
+from mnistlab.settings import Settings
+from mnistlab.tables import EpochMetric, Job, JobStatus
+from models_store.architectures import initial_weights_hash
+from service.schemas import BestOut, JobOut, MetricOut, ProgressOut
+from workers.training import batches_per_epoch
+
+TRAIN_SIZE = 60_000
+
+
+def latest_metrics(session: Session, job_ids: list[int]) -> dict[int, EpochMetric]:
+    if not job_ids:
+        return {}
+    newest = (select(EpochMetric.job_id, func.max(EpochMetric.epoch).label("epoch"))
+              .where(EpochMetric.job_id.in_(job_ids)).group_by(EpochMetric.job_id).subquery())
+    rows = session.scalars(select(EpochMetric).join(
+        newest, (EpochMetric.job_id == newest.c.job_id) & (EpochMetric.epoch == newest.c.epoch)))
+    return {row.job_id: row for row in rows}
+
+
+def waiting_for(session: Session, settings: Settings, job: Job) -> str | None:
+    if job.status != JobStatus.queued:
+        return None
+    workers = jobs.live_workers(session, timeout=settings.heartbeat_timeout)
+    if not workers:
+        return "no live worker: start one with `mnistlab worker` (or `mnistlab serve --workers 1`)"
+    if not any(job.device in jobs.runnable_devices(w.devices) for w in workers):
+        return f"a worker with device {job.device!r}"
+    ahead = jobs.queued_ahead(session, job)
+    return f"{ahead} queued job(s) ahead of it" if ahead else "a free worker"
+
+
+def job_view(job: Job, latest: EpochMetric | None, waiting: str | None = None) -> JobOut:
+    steps, last_batch = batches_per_epoch(TRAIN_SIZE, job.batch_size)
+    done = job.epochs if job.status == JobStatus.succeeded else job.progress_epoch + job.progress_fraction
+    best = None
+    if job.best_epoch is not None and job.best_test_accuracy is not None:
+        best = BestOut(epoch=job.best_epoch, test_accuracy=job.best_test_accuracy)
+    return JobOut(
+        id=job.id, status=job.status.value, dataset=job.dataset, model=job.model, optimizer=job.optimizer,
+        lr=job.lr, momentum=job.momentum, hidden=job.hidden, epochs=job.epochs, batch_size=job.batch_size,
+        device=job.device, seed=job.seed, created_at=job.created_at, started_at=job.started_at,
+        finished_at=job.finished_at, error=job.error, attempts=job.attempts, ran_on=job.ran_on,
+        progress=ProgressOut(epoch=job.progress_epoch if job.status != JobStatus.succeeded else job.epochs,
+                             epochs=job.epochs, fraction=min(1.0, done / job.epochs),
+                             eta_seconds=job.eta_seconds if job.status == JobStatus.running else None),
+        latest=MetricOut.model_validate(latest) if latest else None, best=best,
+        steps_per_epoch=steps, last_batch_size=last_batch,
+        init_hash=job.init_hash or initial_weights_hash(job.model, job.hidden, job.seed),
+        waiting_for=waiting,
+    )
+
+
+def job_detail(session: Session, settings: Settings, job: Job) -> JobOut:
+    return job_view(job, latest_metrics(session, [job.id]).get(job.id), waiting_for(session, settings, job))
+
+
+def job_views(session: Session, settings: Settings, rows: list[Job]) -> list[JobOut]:
+    latest = latest_metrics(session, [job.id for job in rows])
+    return [job_view(job, latest.get(job.id), waiting_for(session, settings, job) if job.status == JobStatus.queued
+                     else None) for job in rows]

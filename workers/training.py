@@ -1,0 +1,151 @@
+"""The lab's training function, done properly: preloaded tensors, seeded shuffles, resumable state."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from mnistlab.datasets import Split
+from models_store.architectures import initial_model
+
+DEFAULT_LR = {"sgd": 0.005, "adam": 0.001}
+OPTIMIZERS = tuple(DEFAULT_LR)
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    dataset: str
+    model: str
+    optimizer: str
+    epochs: int
+    batch_size: int
+    seed: int
+    lr: float
+    momentum: float = 0.0
+    hidden: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def batches_per_epoch(train_size: int, batch_size: int) -> tuple[int, int]:
+    """(steps, size of the last batch); batch_size 0 means one full batch."""
+    size = batch_size or train_size
+    steps = -(-train_size // size)
+    return steps, train_size - (steps - 1) * size
+
+
+def make_optimizer(config: TrainingConfig, model: nn.Module) -> torch.optim.Optimizer:
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
+    if config.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=config.lr)
+    raise ValueError(f"unknown optimizer {config.optimizer!r}")
+
+
+@dataclass
+class TrainState:
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    generator: torch.Generator  # drives the shuffles; saved so a resumed job shuffles the same way
+    epoch: int = 0
+    best_epoch: int | None = None
+    best_test_accuracy: float | None = None
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def new_state(config: TrainingConfig, device: torch.device) -> TrainState:
+    model = initial_model(config.model, hidden=config.hidden, seed=config.seed).to(device)
+    generator = torch.Generator().manual_seed(config.seed)
+    return TrainState(model=model, optimizer=make_optimizer(config, model), generator=generator)
+
+
+def checkpoint_payload(state: TrainState, config: TrainingConfig) -> dict[str, Any]:
+    """A plain dict of tensors and plain values, so it loads with weights_only=True."""
+    return {
+        "model": {k: v.detach().cpu() for k, v in state.model.state_dict().items()},
+        "optimizer": state.optimizer.state_dict(),
+        "epoch": state.epoch,
+        "rng_state": state.generator.get_state(),
+        "config": config.as_dict(),
+        "best_epoch": state.best_epoch,
+        "best_test_accuracy": state.best_test_accuracy,
+        "history": list(state.history),
+        "metrics": state.history[-1] if state.history else None,
+    }
+
+
+def restore_state(payload: dict[str, Any], config: TrainingConfig, device: torch.device) -> TrainState:
+    state = new_state(config, device)
+    state.model.load_state_dict(payload["model"])
+    state.optimizer.load_state_dict(payload["optimizer"])
+    state.generator.set_state(payload["rng_state"])
+    state.epoch = payload["epoch"]
+    state.best_epoch = payload["best_epoch"]
+    state.best_test_accuracy = payload["best_test_accuracy"]
+    state.history = list(payload["history"])
+    return state
+
+
+class Stopped(Exception):
+    """Training stopped at a batch boundary because should_stop said so."""
+
+
+def train_one_epoch(state: TrainState, train: Split, *, batch_size: int,
+                    on_batch: Callable[[int, int], bool] | None = None) -> float:
+    """One pass over shuffled mini-batches; returns the mean training loss. on_batch(done, total) -> stop?"""
+    model, optimizer = state.model, state.optimizer
+    model.train()
+    device = train.images.device
+    n = len(train)
+    size = batch_size or n
+    order = torch.randperm(n, generator=state.generator).to(device)
+    steps = -(-n // size)
+    loss_sum = torch.zeros((), device=device)
+    loss_fn = nn.CrossEntropyLoss()
+    for step in range(steps):
+        if on_batch is not None and on_batch(step, steps):
+            raise Stopped
+        index = order[step * size:(step + 1) * size]
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model(train.images[index]), train.labels[index])
+        loss.backward()
+        optimizer.step()
+        loss_sum += loss.detach() * len(index)
+    return float(loss_sum / n)
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, split: Split, *, batch_size: int | None = None) -> float:
+    model.eval()
+    if batch_size is None:
+        # Small batches stay in the CPU's cache; on a GPU bigger is better.
+        batch_size = 1000 if split.images.device.type == "cpu" else 8192
+    correct = torch.zeros((), dtype=torch.int64, device=split.images.device)
+    for start in range(0, len(split), batch_size):
+        logits = model(split.images[start:start + batch_size])
+        correct += (logits.argmax(1) == split.labels[start:start + batch_size]).sum()
+    return int(correct) / len(split)
+
+
+def run_epoch(state: TrainState, train: Split, test: Split, *, batch_size: int,
+              on_batch: Callable[[int, int], bool] | None = None) -> dict[str, float]:
+    """Train one epoch, evaluate, update best, and return the epoch's metrics row."""
+    started = time.perf_counter()
+    loss = train_one_epoch(state, train, batch_size=batch_size, on_batch=on_batch)
+    train_accuracy = accuracy(state.model, train)
+    test_accuracy = accuracy(state.model, test)
+    seconds = time.perf_counter() - started
+    state.epoch += 1
+    if state.best_test_accuracy is None or test_accuracy > state.best_test_accuracy:
+        state.best_epoch, state.best_test_accuracy = state.epoch, test_accuracy
+    metric = {"epoch": state.epoch, "loss": loss, "train_accuracy": train_accuracy,
+              "test_accuracy": test_accuracy, "seconds": seconds,
+              "images_per_second": len(train) / seconds}
+    state.history.append(metric)
+    return metric
