@@ -1,0 +1,30 @@
+import pytest
+import torch
+
+from models_store.architectures import build_model, count_parameters, initial_model, initial_weights_hash
+
+
+@pytest.mark.parametrize(("model", "hidden", "expected"), [("linear", None, 7_850), ("ffnn", None, 101_770),
+                                                           ("ffnn", 32, 25_450), ("cnn", None, 5_994)])
+def test_parameter_counts_match_the_lab(model: str, hidden: int | None, expected: int) -> None:
+    assert count_parameters(build_model(model, hidden=hidden)) == expected
+
+
+@pytest.mark.parametrize("model", ["linear", "ffnn", "cnn"])
+def test_each_model_maps_a_batch_of_images_to_ten_logits(model: str) -> None:
+    assert build_model(model)(torch.rand(5, 1, 28, 28)).shape == (5, 10)
+
+
+def test_same_seed_same_initial_weights_whatever_the_global_rng() -> None:
+    first = initial_model("cnn", hidden=None, seed=7)
+    torch.manual_seed(12345)
+    torch.rand(100)
+    second = initial_model("cnn", hidden=None, seed=7)
+    for a, b in zip(first.state_dict().values(), second.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    assert initial_weights_hash("cnn", None, 7) != initial_weights_hash("cnn", None, 8)
+
+
+def test_unknown_architecture_is_rejected() -> None:
+    with pytest.raises(ValueError, match="unknown model 'resnet'"):
+        build_model("resnet")

@@ -1,0 +1,109 @@
+import io
+
+import pytest
+import torch
+from fastapi.testclient import TestClient
+
+from mnistlab import jobs
+from models_store.architectures import build_model
+from workers.worker import Worker
+
+README_JOB = {"dataset": "mnist", "model": "cnn", "optimizer": "adam", "epochs": 3, "seed": 0}
+
+
+def test_a_posted_job_is_queued_with_its_defaults_filled_in(client: TestClient) -> None:
+    response = client.post("/jobs", json=README_JOB)
+    assert response.status_code == 201
+    job = response.json()
+    assert response.headers["location"] == f"/jobs/{job['id']}"
+    assert job["status"] == "queued" and job["batch_size"] == 512 and job["lr"] == 0.001
+    assert job["device"] == "auto" and job["seed"] == 0 and job["momentum"] == 0
+    assert (job["steps_per_epoch"], job["last_batch_size"]) == (118, 96)
+    assert "no live worker" in job["waiting_for"]
+    assert client.get(f"/jobs/{job['id']}").json()["init_hash"] == job["init_hash"]
+
+
+def test_without_a_seed_a_random_one_is_recorded(client: TestClient) -> None:
+    seeds = {client.post("/jobs", json={**README_JOB, "seed": None}).json()["seed"] for _ in range(3)}
+    assert len(seeds) == 3
+
+
+def test_sgd_defaults_and_the_lab_dataloader_question(client: TestClient) -> None:
+    job = client.post("/jobs", json={"dataset": "fashion-mnist", "model": "ffnn", "optimizer": "sgd",
+                                     "batch_size": 64, "momentum": 0.9}).json()
+    assert job["lr"] == 0.005 and job["hidden"] == 128 and job["epochs"] == 100
+    assert (job["steps_per_epoch"], job["last_batch_size"]) == (938, 32)
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"dataset": "cifar10"}, "dataset"), ({"model": "resnet"}, "model"), ({"optimizer": "rmsprop"}, "optimizer"),
+    ({"epochs": 0}, "epochs"), ({"epochs": 1001}, "epochs"), ({"batch_size": -1}, "batch_size"),
+    ({"lr": 0}, "lr"), ({"device": "tpu"}, "device"), ({"colour": "red"}, "colour"), ({"seed": -5}, "seed"),
+])
+def test_bad_fields_get_422_naming_the_field(client: TestClient, change: dict, field: str) -> None:
+    response = client.post("/jobs", json={**README_JOB, **change})
+    assert response.status_code == 422
+    assert any(field in error["loc"] for error in response.json()["detail"])
+
+
+def test_options_that_do_not_apply_are_refused(client: TestClient) -> None:
+    response = client.post("/jobs", json={**README_JOB, "hidden": 64})
+    assert response.status_code == 422 and "hidden applies to model 'ffnn'" in response.text
+    response = client.post("/jobs", json={**README_JOB, "momentum": 0.9})
+    assert response.status_code == 422 and "momentum applies to optimizer 'sgd'" in response.text
+
+
+def test_unknown_jobs_are_404(client: TestClient) -> None:
+    for path in ("/jobs/999", "/jobs/999/metrics", "/jobs/999/checkpoint"):
+        assert client.get(path).status_code == 404, path
+    assert client.post("/jobs/999/cancel").status_code == 404
+    assert client.get("/jobs/abc").status_code == 422
+
+
+def test_listing_is_newest_first_and_filters(client: TestClient) -> None:
+    ids = [client.post("/jobs", json={**README_JOB, "dataset": d}).json()["id"]
+           for d in ("mnist", "fashion-mnist", "mnist")]
+    listing = client.get("/jobs").json()
+    assert listing["total"] == 3 and [j["id"] for j in listing["jobs"]] == ids[::-1]
+    assert [j["id"] for j in client.get("/jobs?dataset=mnist&limit=1").json()["jobs"]] == [ids[2]]
+    assert client.get("/jobs?status=running").json()["total"] == 0
+    assert client.get("/jobs?status=bogus").status_code == 422
+
+
+def test_cancelling_a_queued_job_ends_it_and_a_second_cancel_conflicts(client: TestClient) -> None:
+    job_id = client.post("/jobs", json=README_JOB).json()["id"]
+    assert client.post(f"/jobs/{job_id}/cancel").json()["status"] == "cancelled"
+    response = client.post(f"/jobs/{job_id}/cancel")
+    assert response.status_code == 409 and "already ended" in response.json()["detail"]
+    assert client.get(f"/jobs/{job_id}/checkpoint").status_code == 409
+
+
+def test_a_device_no_live_worker_has_is_422_and_one_it_has_is_accepted(client: TestClient, settings, sessions) -> None:  # type: ignore[no-untyped-def]
+    with sessions.begin() as session:  # a CPU-only worker announces itself, as `mnistlab worker` does
+        jobs.register_worker(session, worker_id="cpu-box", hostname="cpu-box", pid=1, devices=["cpu"])
+    response = client.post("/jobs", json={**README_JOB, "device": "cuda"})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "device"] and "no live worker has device 'cuda'" in response.text
+    accepted = client.post("/jobs", json={**README_JOB, "device": "cpu"}).json()
+    assert accepted["waiting_for"] == "a free worker"
+
+
+def test_health(client: TestClient) -> None:
+    assert client.get("/health").json() == {"status": "ok"}
+
+
+def test_a_job_trained_by_a_worker_exposes_metrics_and_checkpoint(client: TestClient, settings) -> None:  # type: ignore[no-untyped-def]
+    job_id = client.post("/jobs", json={**README_JOB, "model": "linear", "epochs": 2, "batch_size": 100}).json()["id"]
+    assert Worker(settings).run(burst=True) == 1
+    job = client.get(f"/jobs/{job_id}").json()
+    assert job["status"] == "succeeded" and job["ran_on"] == "cpu" and job["attempts"] == 1
+    assert job["progress"] == {"epoch": 2, "epochs": 2, "fraction": 1.0, "eta_seconds": None}
+    metrics = client.get(f"/jobs/{job_id}/metrics").json()
+    assert [m["epoch"] for m in metrics] == [1, 2] and job["latest"]["epoch"] == 2
+    assert job["best"]["test_accuracy"] == max(m["test_accuracy"] for m in metrics)
+    response = client.get(f"/jobs/{job_id}/checkpoint?which=last")
+    assert response.status_code == 200
+    payload = torch.load(io.BytesIO(response.content), weights_only=True)
+    assert payload["epoch"] == 2 and payload["config"]["model"] == "linear"
+    build_model("linear").load_state_dict(payload["model"])
+    assert client.get(f"/jobs/{job_id}/checkpoint?which=../../etc/passwd").status_code == 422
