@@ -10,7 +10,9 @@ from fastapi import FastAPI
 from mnistlab.db import create_schema, make_engine, make_sessions
 from mnistlab.settings import Settings
 from service.errors import DomainError, domain_error_handler
-from service.routes import health, jobs
+from service.predictor import ModelCache
+from service.registry import DefaultsCache
+from service.routes import health, jobs, models, predict
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -24,13 +26,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.engine = engine
         app.state.sessions = make_sessions(engine)
+        app.state.models = ModelCache()
+        app.state.defaults = DefaultsCache(app.state.sessions)
         yield
         engine.dispose()
 
     app = FastAPI(title="mnistlab", version="0.1.0", lifespan=lifespan,
                   description="Train and serve small PyTorch classifiers for MNIST and Fashion-MNIST.")
     app.add_exception_handler(DomainError, domain_error_handler)
-    for module in (health, jobs):
+    for module in (health, jobs, predict, models):
         app.include_router(module.router)
     return app
 

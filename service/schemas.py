@@ -90,3 +90,42 @@ class JobOut(BaseModel):
 class JobList(BaseModel):
     total: int
     jobs: list[JobOut]
+
+
+class ModelInfo(BaseModel):
+    job_id: int | None = Field(description="null: the model shipped with mnistlab")
+    dataset: str
+    model: str
+    epoch: int
+    test_accuracy: float | None
+
+
+class ClassProbability(BaseModel):
+    label: int
+    class_name: str
+    probability: float
+
+
+class Prediction(BaseModel):
+    filename: str
+    label: int
+    class_name: str
+    confidence: float
+    top_k: list[ClassProbability]
+    image_png: str | None = Field(None, description="with ?debug=true: the 28x28 image the model saw, base64 PNG")
+
+
+class PredictResponse(BaseModel):
+    model: ModelInfo
+    predictions: list[Prediction]
+
+
+class ModelRegistry(BaseModel):
+    defaults: dict[str, ModelInfo]
+    jobs: list[ModelInfo]
+
+
+class DefaultChoice(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    job_id: int

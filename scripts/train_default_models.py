@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""Remake the shipped default models (models_store/shipped/) by training them with mnistlab itself.
+
+    .venv/bin/python scripts/train_default_models.py --datasets ../shared/datasets
+
+Each data set's CNN is trained as an ordinary mnistlab job (same worker code, same checkpoints) in a
+throw-away MNISTLAB_HOME; the best checkpoint's weights and the job's config are written next to the code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+import torch
+
+from mnistlab.datasets import import_all
+from mnistlab.db import create_schema, make_engine, make_sessions
+from mnistlab.settings import Settings
+from models_store import checkpoints
+from models_store.shipped import SHIPPED_DIR
+from service.schemas import JobCreate
+from service.submission import submit_job
+from workers.worker import Worker
+
+RECIPES = {
+    "mnist": {"dataset": "mnist", "model": "cnn", "optimizer": "adam", "epochs": 15, "batch_size": 64, "seed": 0},
+    "fashion-mnist": {"dataset": "fashion-mnist", "model": "cnn", "optimizer": "adam", "epochs": 30,
+                      "batch_size": 64, "seed": 0},
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", type=Path, required=True, help="folder with MNIST/raw and FashionMNIST/raw")
+    parser.add_argument("--only", choices=sorted(RECIPES), help="remake one data set's model")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as home:
+        settings = Settings(home=Path(home), download=False)
+        settings.ensure_dirs()
+        import_all(args.datasets, settings.datasets_dir)
+        engine = make_engine(settings.db_url)
+        create_schema(engine)
+        sessions = make_sessions(engine)
+        for name, recipe in RECIPES.items():
+            if args.only and name != args.only:
+                continue
+            with sessions.begin() as session:
+                job_id = submit_job(session, settings, JobCreate(**recipe)).id
+            Worker(settings, sessions=sessions).run(burst=True)
+            best = checkpoints.load(checkpoints.checkpoint_path(settings.checkpoint_dir, job_id, "best"))
+            torch.save(best["model"], SHIPPED_DIR / f"{name}.pt")
+            card = {"dataset": name, "model": recipe["model"], "epoch": best["epoch"],
+                    "test_accuracy": best["metrics"]["test_accuracy"], "job": best["config"],
+                    "made_by": "scripts/train_default_models.py"}
+            (SHIPPED_DIR / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n")
+            print(f"{name}: epoch {card['epoch']}, test accuracy {card['test_accuracy']:.4f}")
+
+
+if __name__ == "__main__":
+    main()
