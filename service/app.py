@@ -12,7 +12,8 @@ from mnistlab.settings import Settings
 from service.errors import DomainError, domain_error_handler
 from service.predictor import ModelCache
 from service.registry import DefaultsCache
-from service.routes import health, jobs, models, predict
+from service.evaluation import DataCache, Evaluator
+from service.routes import analysis, dashboard, events, explore, figures, health, jobs, models, predict
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -28,13 +29,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sessions = make_sessions(engine)
         app.state.models = ModelCache()
         app.state.defaults = DefaultsCache(app.state.sessions)
+        app.state.data = DataCache(settings)
+        app.state.evaluator = Evaluator(app.state.data)
         yield
         engine.dispose()
 
     app = FastAPI(title="mnistlab", version="0.1.0", lifespan=lifespan,
                   description="Train and serve small PyTorch classifiers for MNIST and Fashion-MNIST.")
     app.add_exception_handler(DomainError, domain_error_handler)
-    for module in (health, jobs, predict, models):
+    for module in (health, jobs, events, predict, models, explore, figures, analysis, dashboard):
         app.include_router(module.router)
     return app
 

@@ -30,7 +30,8 @@ def decode(data: bytes, *, max_pixels: int, name: str = "image") -> Image.Image:
     except UnidentifiedImageError:
         raise BadImage(f"{name}: not an image Pillow can identify (supported: PNG, JPEG, WebP, BMP, GIF)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise PayloadTooLarge(f"{name}: {error}") from None
+        raise PayloadTooLarge(f"{name}: more pixels than the {max_pixels:,} allowed (MNISTLAB_MAX_PIXELS): "
+                              f"{error}") from None
     except Exception as error:  # Pillow raises many kinds for hostile headers
         raise BadImage(f"{name}: cannot read image header: {error}") from None
     if image.format not in ALLOWED_FORMATS:

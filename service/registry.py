@@ -31,7 +31,8 @@ class DefaultsCache:
         with self._lock:
             if time.monotonic() - self._fetched > DEFAULTS_TTL:
                 with self._sessions() as session:
-                    self._choices = dict(session.execute(select(DefaultModel.dataset, DefaultModel.job_id)).tuples().all())
+                    rows = session.execute(select(DefaultModel.dataset, DefaultModel.job_id)).all()
+                    self._choices = {dataset: job_id for dataset, job_id in rows}
                 self._fetched = time.monotonic()
             return self._choices.get(dataset)
 

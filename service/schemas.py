@@ -129,3 +129,55 @@ class DefaultChoice(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     job_id: int
+
+
+class SplitInfo(BaseModel):
+    count: int
+    label_counts: list[int]
+    label_proportions: list[float]
+
+
+class DatasetOut(BaseModel):
+    name: str
+    image_shape: list[int]
+    class_names: list[str]
+    on_disk: bool
+    train: SplitInfo | None = Field(None, description="only in GET /datasets/{name}, and only when on disk")
+    test: SplitInfo | None = None
+
+
+class Mistake(BaseModel):
+    index: int = Field(description="index in the test set")
+    true_label: int
+    true_class: str
+    predicted_label: int
+    predicted_class: str
+    confidence: float
+
+
+class MisclassifiedOut(BaseModel):
+    model: ModelInfo
+    test_images: int
+    count: int
+    examples: list[Mistake]
+
+
+class ConfusionOut(BaseModel):
+    model: ModelInfo
+    class_names: list[str]
+    matrix: list[list[int]] = Field(description="rows: true label, columns: predicted label")
+    per_class_accuracy: list[float]
+    accuracy: float
+
+
+class CompareSeries(BaseModel):
+    job_id: int
+    label: str
+    init_hash: str
+    metrics: list[MetricOut]
+
+
+class CompareOut(BaseModel):
+    epochs: list[int]
+    same_initial_weights: bool
+    jobs: list[CompareSeries]

@@ -1,0 +1,71 @@
+"""The lab's figures as PNG bytes, with matplotlib's object API (no pyplot global state, no display)."""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+
+def _png(figure: Figure) -> bytes:
+    FigureCanvasAgg(figure)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def curves(series: Sequence[tuple[str, Sequence[dict]]], *, title: str) -> bytes:
+    """Loss, train accuracy and test accuracy against epoch, one line per (label, metrics rows)."""
+    figure = Figure(figsize=(13, 4))
+    axes = figure.subplots(1, 3)
+    for label, rows in series:
+        epochs = [row["epoch"] for row in rows]
+        for ax, key in zip(axes, ("loss", "train_accuracy", "test_accuracy"), strict=True):
+            ax.plot(epochs, [row[key] for row in rows], marker="o" if len(rows) < 30 else None, markersize=3,
+                    label=label)
+    for ax, name in zip(axes, ("training loss", "train accuracy", "test accuracy"), strict=True):
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    if any(rows for _, rows in series):
+        axes[2].legend(fontsize=8, loc="lower right")
+    else:
+        for ax in axes:
+            ax.text(0.5, 0.5, "no finished epoch yet", ha="center", va="center", transform=ax.transAxes)
+    figure.suptitle(title)
+    return _png(figure)
+
+
+def image_grid(images: np.ndarray, titles: Sequence[str], *, columns: int = 6) -> bytes:
+    """28x28 images in a grid, each with a title (labels, or "true -> predicted")."""
+    count = max(1, len(images))
+    rows = math.ceil(count / columns)
+    figure = Figure(figsize=(columns * 1.6, rows * 1.8))
+    for index in range(rows * columns):
+        ax = figure.add_subplot(rows, columns, index + 1)
+        ax.axis("off")
+        if index < len(images):
+            ax.imshow(images[index], cmap="gray", vmin=0, vmax=1)
+            ax.set_title(titles[index], fontsize=9)
+    return _png(figure)
+
+
+def confusion(matrix: np.ndarray, class_names: Sequence[str], *, title: str) -> bytes:
+    figure = Figure(figsize=(7.5, 6.5))
+    ax = figure.subplots()
+    shown = ax.imshow(matrix, cmap="Blues")
+    figure.colorbar(shown, ax=ax)
+    ax.set_xticks(range(len(class_names)), class_names, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(class_names)), class_names, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    threshold = matrix.max() / 2 if matrix.size else 0
+    for (row, col), value in np.ndenumerate(matrix):
+        ax.text(col, row, str(value), ha="center", va="center", fontsize=7,
+                color="white" if value > threshold else "black")
+    ax.set_title(title)
+    return _png(figure)
