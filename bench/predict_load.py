@@ -1,0 +1,101 @@
+"""/predict latency and throughput over HTTP against GET /health, measured with wrk in one run.
+
+    .venv/bin/python -m bench.predict_load [--seconds 10]
+
+Starts `mnistlab serve --workers 0` (API only) in a temp MNISTLAB_HOME and drives it with Debian's `wrk`
+(one thread, so that the load generator leaves the server most of the CPU). Targets on 2 cores: p50 under
+2 ms and under 2.5x the health check's p50; at concurrency 32, at least 1,500 images/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+from PIL import Image
+
+from bench.common import describe_machine
+
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def _ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([0-9.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    return float(value) * UNITS[unit]
+
+
+def wrk(url: str, *, connections: int, seconds: int, script: Path | None) -> dict[str, float]:
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    if script:
+        command += ["-s", str(script)]
+    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.M))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    if errors:
+        raise RuntimeError(f"{errors[1]} failed requests:\n{output}")
+    return {"p50": _ms(latency["50"]), "p99": _ms(latency["99"]),
+            "rps": float(re.search(r"Requests/sec:\s+([0-9.]+)", output)[1])}  # type: ignore[index]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=10)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed: apt-get install wrk")
+    print(describe_machine())
+    with tempfile.TemporaryDirectory() as home:
+        image = Path(home) / "digit.png"
+        digit = np.zeros((28, 28), dtype=np.uint8)
+        digit[4:24, 12:16] = 255  # a "1" in data-set form
+        buffer = io.BytesIO()
+        Image.fromarray(digit).save(buffer, format="PNG")
+        image.write_bytes(buffer.getvalue())
+        script = Path(home) / "predict.lua"
+        script.write_text(f'wrk.method = "POST"\nlocal f = io.open("{image}", "rb")\nwrk.body = f:read("*all")\n'
+                          f'f:close()\nwrk.headers["Content-Type"] = "image/png"\n')
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        env = {**os.environ, "MNISTLAB_HOME": home, "MNISTLAB_LOG_LEVEL": "WARNING"}
+        server = subprocess.Popen([sys.executable, "-m", "mnistlab.cli", "serve", "--workers", "0", "--port",
+                                   str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(200):
+                try:
+                    if httpx.get(f"{base}/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            label = httpx.post(f"{base}/predict", content=image.read_bytes(),
+                               headers={"Content-Type": "image/png"}).json()["predictions"][0]["label"]
+            print(f"warm-up prediction: {label}")
+            health = wrk(f"{base}/health", connections=1, seconds=args.seconds, script=None)
+            single = wrk(f"{base}/predict", connections=1, seconds=args.seconds, script=script)
+            print(f"concurrency 1: /health p50 {health['p50']:.2f} ms p99 {health['p99']:.2f} ms | "
+                  f"/predict p50 {single['p50']:.2f} ms p99 {single['p99']:.2f} ms "
+                  f"= {single['p50'] / health['p50']:.2f}x health (targets: < 2 ms, < 2.5x)")
+            for connections in (1, 8, 32):
+                result = single if connections == 1 else wrk(f"{base}/predict", connections=connections,
+                                                             seconds=args.seconds, script=script)
+                print(f"concurrency {connections:>2}: {result['rps']:,.0f} images/s, p50 {result['p50']:.2f} ms, "
+                      f"p99 {result['p99']:.2f} ms")
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
