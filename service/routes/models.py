@@ -7,7 +7,6 @@ from sqlalchemy import select
 
 from mnistlab.datasets import DATASETS
 from mnistlab.tables import Job, JobStatus
-from service.deps import SessionDep
 from service.registry import clear_default, default_model, set_default
 from service.schemas import DatasetName, DefaultChoice, ModelInfo, ModelRegistry
 
@@ -20,10 +19,11 @@ def _default_info(request: Request, dataset: str) -> ModelInfo:
 
 
 @router.get("", response_model=ModelRegistry)
-def read_models(request: Request, session: SessionDep) -> ModelRegistry:
+def read_models(request: Request) -> ModelRegistry:
     """Each data set's default model, and the best model of every succeeded job."""
-    succeeded = session.scalars(select(Job).where(Job.status == JobStatus.succeeded, Job.best_epoch.is_not(None))
-                                .order_by(Job.id.desc()))
+    with request.app.state.sessions() as session:  # closed before the defaults are read: one SQLite writer at a time
+        succeeded = session.scalars(select(Job).where(Job.status == JobStatus.succeeded, Job.best_epoch.is_not(None))
+                                    .order_by(Job.id.desc())).all()
     return ModelRegistry(
         defaults={name: _default_info(request, name) for name in DATASETS},
         jobs=[ModelInfo(job_id=job.id, dataset=job.dataset, model=job.model, epoch=job.best_epoch,
