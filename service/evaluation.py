@@ -12,8 +12,8 @@ from mnistlab.datasets import DatasetUnavailable, Split, label_counts, load_spli
 from mnistlab.settings import Settings
 from service.errors import Conflict
 from service.predictor import LoadedModel
+from workers.training import eval_batch_size
 
-EVAL_BATCH = 1000  # the workers' CPU evaluation batch: the same numbers as the recorded accuracy
 
 
 class DataCache:
@@ -76,9 +76,11 @@ class Evaluator:
                 return self._results[key]
         test = self._data.split(model.dataset, train=False)
         predicted, confidence = [], []
+        # The workers' evaluation batch, so that the numbers match the recorded accuracy exactly.
+        batch = eval_batch_size(model.module, test.images.device)
         with torch.inference_mode():
-            for start in range(0, len(test), EVAL_BATCH):
-                probs = torch.softmax(model.module(test.images[start:start + EVAL_BATCH]), dim=1)
+            for start in range(0, len(test), batch):
+                probs = torch.softmax(model.module(test.images[start:start + batch]), dim=1)
                 best = probs.max(dim=1)
                 predicted.append(best.indices)
                 confidence.append(best.values)

@@ -1,9 +1,11 @@
 from pathlib import Path
 
+import pytest
 import torch
 
 from mnistlab.datasets import load_split
 from models_store import checkpoints
+from workers.devices import available_devices, describe, resolve
 from workers.training import (TrainingConfig, batches_per_epoch, checkpoint_payload, new_state, restore_state,
                               run_epoch)
 
@@ -65,3 +67,16 @@ def test_full_batch_gradient_descent_takes_one_step_per_epoch(small_data_dir: Pa
     state, rows = _train(small_data_dir, _config(model="linear", optimizer="sgd", lr=0.5, batch_size=0), 2)
     assert state.optimizer.state_dict()["state"] == {}  # plain SGD keeps no state...
     assert rows[1]["loss"] < rows[0]["loss"]  # ...but each epoch's single step still lowers the loss
+
+
+@pytest.mark.parametrize("device", available_devices())
+def test_a_job_trains_on_each_device_this_machine_has(small_data_dir: Path, device: str) -> None:
+    """On a GPU host this covers cuda (and mps on a Mac); everywhere it covers the CPU."""
+    target = resolve(device)
+    train = load_split(small_data_dir, "mnist", train=True).to(target)
+    test = load_split(small_data_dir, "mnist", train=False).to(target)
+    state = new_state(_config(batch_size=64), target)
+    row = run_epoch(state, train, test, batch_size=64)
+    assert row["test_accuracy"] > 0.8
+    assert next(state.model.parameters()).device.type == target.type
+    assert describe(target).startswith(target.type)
