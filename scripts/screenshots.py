@@ -23,7 +23,7 @@ import httpx
 from playwright.sync_api import sync_playwright
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-PAIR = [{"dataset": "mnist", "model": "cnn", "optimizer": optimizer, "epochs": 8, "batch_size": 128, "seed": 0}
+PAIR = [{"dataset": "mnist", "model": "cnn", "optimizer": optimizer, "epochs": 5, "batch_size": 128, "seed": 0}
         for optimizer in ("sgd", "adam")]
 
 

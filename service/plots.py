@@ -20,7 +20,7 @@ def _png(figure: Figure) -> bytes:
 
 def curves(series: Sequence[tuple[str, Sequence[dict]]], *, title: str) -> bytes:
     """Loss, train accuracy and test accuracy against epoch, one line per (label, metrics rows)."""
-    figure = Figure(figsize=(13, 4))
+    figure = Figure(figsize=(13, 4.3), layout="constrained")
     axes = figure.subplots(1, 3)
     for label, rows in series:
         epochs = [row["epoch"] for row in rows]
