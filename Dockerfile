@@ -13,22 +13,25 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_FIND_LINKS=${PIP_FIND
 RUN python3 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-# Dependency layer first: editing the source does not reinstall torch.
-COPY pyproject.toml README.md ./
+# Dependencies only: this stage changes when pyproject.toml does, not when the source does.
+COPY pyproject.toml ./
 RUN mkdir -p mnistlab service workers models_store \
- && touch mnistlab/__init__.py service/__init__.py workers/__init__.py models_store/__init__.py \
+ && touch README.md mnistlab/__init__.py service/__init__.py workers/__init__.py models_store/__init__.py \
  && pip install . && pip uninstall -y mnistlab
-COPY mnistlab mnistlab
-COPY service service
-COPY workers workers
-COPY models_store models_store
-RUN pip install --no-deps . && rm -rf /src
 
 FROM ${BASE_IMAGE}
+# The 5 GB environment is its own layer, reused as long as the dependencies are unchanged...
 COPY --from=build /opt/venv /opt/venv
 RUN useradd --uid 10001 --create-home --shell /usr/sbin/nologin mnistlab \
- && mkdir -p /data && chown mnistlab:mnistlab /data
-ENV PATH=/opt/venv/bin:$PATH MNISTLAB_HOME=/data PYTHONUNBUFFERED=1
+ && mkdir -p /data && chown mnistlab:mnistlab /data \
+ && printf '#!/bin/sh\nexec python3 -m mnistlab.cli "$@"\n' > /usr/local/bin/mnistlab \
+ && chmod 755 /usr/local/bin/mnistlab
+# ...and the source (with the shipped models) comes last: a source change rebuilds only this small layer.
+COPY mnistlab /app/mnistlab
+COPY service /app/service
+COPY workers /app/workers
+COPY models_store /app/models_store
+ENV PATH=/opt/venv/bin:$PATH PYTHONPATH=/app MNISTLAB_HOME=/data PYTHONUNBUFFERED=1
 USER mnistlab
 WORKDIR /data
 VOLUME /data
