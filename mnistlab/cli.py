@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 
 from mnistlab.settings import Settings
@@ -37,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="run one training worker process")
     worker.add_argument("--burst", action="store_true", help="drain the queue, then exit")
     worker.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    worker.add_argument("--exit-with-parent", action="store_true",
+                        help="hand the job back and exit when the parent process dies (used by `serve`)")
 
     data = commands.add_parser("datasets", help="manage the data sets on disk")
     data_commands = data.add_subparsers(dest="datasets_command", required=True)
@@ -51,6 +55,13 @@ def _configure_logging() -> None:
                         format="%(asctime)s %(levelname)s %(processName)s[%(process)d] %(name)s: %(message)s")
 
 
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 def serve(settings: Settings, args: argparse.Namespace) -> int:
     import torch
     import uvicorn
@@ -58,6 +69,14 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     from mnistlab.supervisor import WorkerPool
     from service.app import create_app
 
+    host = args.host
+    if settings.key is None and not _is_loopback(host):
+        logging.getLogger("mnistlab.serve").warning(
+            "MNISTLAB_API_KEY is not set: binding to 127.0.0.1 only instead of %s. Set MNISTLAB_API_KEY to serve "
+            "other machines (every request but GET /health then needs 'Authorization: Bearer <key>').", host)
+        host = "127.0.0.1"
+    elif settings.key is None:
+        logging.getLogger("mnistlab.serve").info("no MNISTLAB_API_KEY: serving on loopback only, without authentication")
     # The API answers many small requests: one thread each avoids oversubscribing the cores, and
     # for one 28x28 image oneDNN's set-up costs more than the convolution (measured: 750 -> 375 us).
     torch.set_num_threads(1)
@@ -65,7 +84,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     settings.ensure_dirs()
     threads = max(1, (os.cpu_count() or 1) // args.workers) if args.workers else None
     pool = WorkerPool(args.workers, threads=threads, grace=args.grace)
-    config = uvicorn.Config(create_app(settings), host=args.host, port=args.port, log_level="info",
+    config = uvicorn.Config(create_app(settings), host=host, port=args.port, log_level="info",
                             access_log=args.access_log)
     server = uvicorn.Server(config)
     # uvicorn re-raises the signal that stopped it once it is done; handlers that ignore it let us
@@ -80,6 +99,19 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _stop_when_orphaned(stop: threading.Event) -> None:
+    """A worker of `serve` must not outlive it (even a SIGKILLed one): it would train unsupervised."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while not stop.wait(1.0):
+            if os.getppid() != parent:
+                logging.getLogger("mnistlab.worker").warning("parent %s is gone: handing back and exiting", parent)
+                stop.set()
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def worker(settings: Settings, args: argparse.Namespace) -> int:
     import torch
 
@@ -89,6 +121,8 @@ def worker(settings: Settings, args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     process = Worker(settings)
     process.install_signal_handlers()
+    if args.exit_with_parent:
+        _stop_when_orphaned(process.shutting_down)
     processed = process.run(burst=args.burst)
     logging.getLogger("mnistlab.worker").info("worker exiting after %d jobs", processed)
     return 0

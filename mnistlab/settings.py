@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     max_attempts: int = Field(default=3, ge=1, description="Worker crashes a job survives before it fails.")
     max_upload_bytes: int = Field(default=5_000_000, gt=0)
     max_pixels: int = Field(default=40_000_000, gt=0)
+    api_key: SecretStr | None = Field(default=None, description="When set, requests need 'Authorization: Bearer KEY'.")
+    public_predict: bool = Field(default=False, description="With an API key: leave /predict and GET /models open.")
+    cors_origins: str = Field(default="", description="Comma-separated origins allowed by CORS; empty: CORS off.")
 
     @model_validator(mode="after")
     def _fill_paths(self) -> "Settings":
@@ -30,6 +33,15 @@ class Settings(BaseSettings):
         if self.database_url is None:
             self.database_url = f"sqlite:///{self.home / 'mnistlab.db'}"
         return self
+
+    @property
+    def allowed_origins(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
+
+    @property
+    def key(self) -> str | None:
+        """The API key, or None when unset or empty."""
+        return self.api_key.get_secret_value() or None if self.api_key is not None else None
 
     @property
     def checkpoint_dir(self) -> Path:

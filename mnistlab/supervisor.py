@@ -19,7 +19,7 @@ class WorkerPool:
         self._thread = threading.Thread(target=self._watch, name="worker-pool", daemon=True)
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        command = [sys.executable, "-m", "mnistlab.cli", "worker"]
+        command = [sys.executable, "-m", "mnistlab.cli", "worker", "--exit-with-parent"]
         if self.threads:
             command += ["--threads", str(self.threads)]
         # Own session: a Ctrl-C in the terminal reaches the pool, which then stops workers in order.

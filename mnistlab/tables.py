@@ -56,6 +56,9 @@ class Job(Base):
     best_epoch: Mapped[int | None] = mapped_column(Integer)
     best_test_accuracy: Mapped[float | None] = mapped_column(Float)
     init_hash: Mapped[str | None] = mapped_column(String(64))
+    # POST /jobs with an Idempotency-Key: the key, and a hash of the request it was first used with.
+    idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    request_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class EpochMetric(Base):

@@ -48,7 +48,8 @@ def main() -> None:
             if args.only and name != args.only:
                 continue
             with sessions.begin() as session:
-                job_id = submit_job(session, settings, JobCreate(**recipe)).id
+                job_id, _ = submit_job(session, settings, JobCreate(**recipe))
+                job_id = job_id.id
             Worker(settings, sessions=sessions).run(burst=True)
             best = checkpoints.load(checkpoints.checkpoint_path(settings.checkpoint_dir, job_id, "best"))
             torch.save(best["model"], SHIPPED_DIR / f"{name}.pt")

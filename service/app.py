@@ -6,9 +6,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from mnistlab.db import create_schema, make_engine, make_sessions
 from mnistlab.settings import Settings
+from service.auth import ApiKeyMiddleware
 from service.errors import DomainError, domain_error_handler
 from service.predictor import ModelCache
 from service.registry import DefaultsCache
@@ -37,6 +39,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="mnistlab", version="0.1.0", lifespan=lifespan,
                   description="Train and serve small PyTorch classifiers for MNIST and Fashion-MNIST.")
     app.add_exception_handler(DomainError, domain_error_handler)
+    if settings.key is not None:
+        app.add_middleware(ApiKeyMiddleware, key=settings.key, public_predict=settings.public_predict)
+    if settings.allowed_origins:  # added last: it runs first, so preflight requests need no key
+        app.add_middleware(CORSMiddleware, allow_origins=settings.allowed_origins, allow_methods=["*"],
+                           allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID"])
     for module in (health, jobs, events, predict, models, explore, figures, analysis, dashboard):
         app.include_router(module.router)
     return app

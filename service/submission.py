@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import secrets
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mnistlab import jobs
 from mnistlab.settings import Settings
 from mnistlab.tables import Job, JobStatus
-from service.errors import Invalid, NotFound
+from service.errors import Conflict, Invalid, NotFound
 from service.schemas import JobCreate
 from workers.training import DEFAULT_LR
 
@@ -23,18 +26,40 @@ def check_device(session: Session, settings: Settings, device: str) -> None:
         raise Invalid(("body", "device"), f"no live worker has device {device!r} (live workers have: {', '.join(have)})")
 
 
-def submit_job(session: Session, settings: Settings, job_in: JobCreate) -> Job:
+def _request_hash(job_in: JobCreate) -> str:
+    return hashlib.sha256(json.dumps(job_in.model_dump(), sort_keys=True).encode()).hexdigest()
+
+
+def _replay(session: Session, key: str, request_hash: str) -> Job | None:
+    job = session.scalar(select(Job).where(Job.idempotency_key == key))
+    if job is not None and job.request_hash != request_hash:
+        raise Conflict(f"Idempotency-Key {key!r} was already used for a different job request")
+    return job
+
+
+def submit_job(session: Session, settings: Settings, job_in: JobCreate,
+               idempotency_key: str | None = None) -> tuple[Job, bool]:
+    """Queue a job; with an Idempotency-Key already seen, return that job instead. -> (job, created)"""
+    request_hash = _request_hash(job_in)
+    if idempotency_key is not None and (existing := _replay(session, idempotency_key, request_hash)):
+        return existing, False
     check_device(session, settings, job_in.device)
-    job = Job(
+    job = Job(idempotency_key=idempotency_key, request_hash=request_hash,
         status=JobStatus.queued, dataset=job_in.dataset, model=job_in.model,
         hidden=(job_in.hidden or 128) if job_in.model == "ffnn" else None,
         optimizer=job_in.optimizer, lr=job_in.lr or DEFAULT_LR[job_in.optimizer], momentum=job_in.momentum or 0.0,
         epochs=job_in.epochs, batch_size=job_in.batch_size, device=job_in.device,
         seed=job_in.seed if job_in.seed is not None else secrets.randbelow(2**31),
     )
-    session.add(job)
-    session.flush()
-    return job
+    try:
+        with session.begin_nested():  # a concurrent twin that won the race makes this a replay
+            session.add(job)
+    except IntegrityError:
+        assert idempotency_key is not None
+        existing = _replay(session, idempotency_key, request_hash)
+        assert existing is not None
+        return existing, False
+    return job, True
 
 
 def get_job(session: Session, job_id: int) -> Job:

@@ -91,6 +91,7 @@ def client(settings: Settings) -> Iterator[TestClient]:
 
 @pytest.fixture
 def sessions(settings: Settings):  # type: ignore[no-untyped-def]
+    settings.ensure_dirs()
     engine = make_engine(settings.db_url)
     create_schema(engine)
     yield make_sessions(engine)
@@ -117,10 +118,15 @@ class Processes:
     def stop_all(self) -> None:
         for cleanup in self.cleanups:
             cleanup()
-        for process in self.started:
+        for process in self.started:  # politely first: a server then stops its own workers
             if process.poll() is None:
+                process.terminate()
+        for process in self.started:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
                 process.kill()
-            process.wait()
+                process.wait()
 
 
 @pytest.fixture

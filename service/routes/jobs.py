@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Header, Query, Response, status
 from fastapi.responses import FileResponse
 
 from mnistlab import jobs
@@ -19,10 +19,14 @@ router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=JobOut)
-def create_job(job_in: JobCreate, session: SessionDep, settings: SettingsDep, response: Response) -> JobOut:
-    """Queue a training job."""
-    job = submit_job(session, settings, job_in)
+def create_job(job_in: JobCreate, session: SessionDep, settings: SettingsDep, response: Response,
+               idempotency_key: Annotated[str | None, Header(min_length=1, max_length=128)] = None) -> JobOut:
+    """Queue a training job. The same Idempotency-Key twice gives the first job back (200), never a second one."""
+    job, created = submit_job(session, settings, job_in, idempotency_key)
     response.headers["Location"] = f"/jobs/{job.id}"
+    if not created:
+        response.status_code = status.HTTP_200_OK
+        response.headers["Idempotent-Replayed"] = "true"
     return job_detail(session, settings, job)
 
 
