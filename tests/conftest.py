@@ -106,14 +106,17 @@ class Processes:
         self.started: list[subprocess.Popen[bytes]] = []
         self.cleanups: list[Callable[[], object]] = []
 
-    def start(self, *args: str, settings: Settings | None = None) -> subprocess.Popen[bytes]:
+    def start(self, *args: str, settings: Settings | None = None, log: Path | None = None) -> subprocess.Popen[bytes]:
+        output = open(log, "ab") if log is not None else None  # noqa: SIM115 (closed below, after the process)
         process = subprocess.Popen([sys.executable, "-m", "mnistlab.cli", *args],
-                                   env=settings_env(settings or self.settings), cwd=REPO)
+                                   env=settings_env(settings or self.settings), cwd=REPO, stderr=output)
+        if output is not None:
+            self.cleanups.append(output.close)
         self.started.append(process)
         return process
 
-    def worker(self, *args: str, settings: Settings | None = None) -> subprocess.Popen[bytes]:
-        return self.start("worker", "--threads", "1", *args, settings=settings)
+    def worker(self, *args: str, settings: Settings | None = None, log: Path | None = None) -> subprocess.Popen[bytes]:
+        return self.start("worker", "--threads", "1", *args, settings=settings, log=log)
 
     def stop_all(self) -> None:
         for cleanup in self.cleanups:
@@ -148,8 +151,8 @@ class LiveServer:
         self.http = httpx.Client(base_url=url, timeout=30)
 
 
-def start_server(processes: Processes, settings: Settings, *, workers: int = 1) -> LiveServer:
-    port = free_port()
+def start_server(processes: Processes, settings: Settings, *, workers: int = 1, port: int | None = None) -> LiveServer:
+    port = port or free_port()
     process = processes.start("serve", "--port", str(port), "--workers", str(workers), "--grace", "10",
                               settings=settings)
     url = f"http://127.0.0.1:{port}"
