@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 DatasetName = Literal["mnist", "fashion-mnist"]
@@ -12,6 +13,8 @@ ModelName = Literal["linear", "ffnn", "cnn"]
 OptimizerName = Literal["sgd", "adam"]
 DeviceName = Literal["auto", "cpu", "cuda", "mps"]
 StatusName = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+MAX_ID = 2**63 - 1  # what a database integer key can hold: bigger ids are a 422, not an overflow
+JobId = Annotated[int, Path(ge=1, le=MAX_ID, description="job id")]
 
 
 class JobCreate(BaseModel):
@@ -128,7 +131,7 @@ class ModelRegistry(BaseModel):
 class DefaultChoice(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    job_id: int
+    job_id: int = Field(ge=1, le=MAX_ID)
 
 
 class SplitInfo(BaseModel):
@@ -181,3 +184,12 @@ class CompareOut(BaseModel):
     epochs: list[int]
     same_initial_weights: bool
     jobs: list[CompareSeries]
+
+
+class ErrorOut(BaseModel):
+    detail: str
+
+
+def error_responses(*codes: int) -> dict[int | str, dict]:
+    """OpenAPI entries for the domain errors a router can answer with (all shaped {"detail": "..."})."""
+    return {code: {"model": ErrorOut} for code in codes}

@@ -6,7 +6,7 @@ import torch
 from mnistlab.datasets import load_split
 from models_store import checkpoints
 from workers.devices import available_devices, describe, resolve
-from workers.training import (TrainingConfig, batches_per_epoch, checkpoint_payload, new_state, restore_state,
+from workers.training import (Stopped, TrainingConfig, batches_per_epoch, checkpoint_payload, new_state, restore_state,
                               run_epoch)
 
 CPU = torch.device("cpu")
@@ -80,3 +80,24 @@ def test_a_job_trains_on_each_device_this_machine_has(small_data_dir: Path, devi
     assert row["test_accuracy"] > 0.8
     assert next(state.model.parameters()).device.type == target.type
     assert describe(target).startswith(target.type)
+
+
+def test_an_epoch_stopped_mid_way_and_resumed_from_its_checkpoint_is_bit_identical(small_data_dir: Path,
+                                                                                    tmp_path: Path) -> None:
+    config = _config()
+    train = load_split(small_data_dir, "mnist", train=True)
+    test = load_split(small_data_dir, "mnist", train=False)
+    whole = new_state(config, CPU)
+    expected = [run_epoch(whole, train, test, batch_size=config.batch_size) for _ in range(2)]
+    stopped = new_state(config, CPU)
+    run_epoch(stopped, train, test, batch_size=config.batch_size)
+    with pytest.raises(Stopped):
+        run_epoch(stopped, train, test, batch_size=config.batch_size, on_batch=lambda done, total: done == 7)
+    path = tmp_path / "last.pt"
+    checkpoints.save_atomic(checkpoint_payload(stopped, config), path)
+    resumed = restore_state(checkpoints.load(path), config, CPU)
+    assert (resumed.epoch, resumed.step_in_epoch) == (1, 7)
+    row = run_epoch(resumed, train, test, batch_size=config.batch_size)
+    assert row["loss"] == expected[1]["loss"] and row["test_accuracy"] == expected[1]["test_accuracy"]
+    for a, b in zip(whole.model.state_dict().values(), resumed.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b)

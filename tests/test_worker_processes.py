@@ -54,20 +54,27 @@ def test_a_worker_killed_mid_job_is_replaced_and_the_result_is_bit_identical(
         assert torch.equal(a, b)
 
 
-def test_sigterm_hands_the_job_back_and_another_worker_finishes_it(
+def test_sigterm_saves_mid_epoch_hands_back_and_the_resumed_job_is_bit_identical(
         client: TestClient, processes: Processes, settings) -> None:  # type: ignore[no-untyped-def]
     job_id = client.post("/jobs", json={**JOB, "epochs": 3}).json()["id"]
     worker = processes.worker()
-    wait_for(lambda: _job(client, job_id)["progress"]["fraction"] > 0.1, timeout=120, what="training to start")
+    wait_for(lambda: (p := _job(client, job_id)["progress"])["epoch"] == 1 and p["fraction"] > 0.1, timeout=120,
+             what="the second epoch to be under way")
     worker.send_signal(signal.SIGTERM)
     started = time.monotonic()
     assert worker.wait(timeout=10) == 0
     assert time.monotonic() - started < 10
     handed_back = _job(client, job_id)
     assert handed_back["status"] == "queued" and handed_back["attempts"] == 0
+    saved = checkpoints.load(checkpoints.checkpoint_path(settings.checkpoint_dir, job_id, "last"))
+    assert saved["epoch"] == 1 and saved["step_in_epoch"] > 0  # saved at the batch it stopped at
     processes.worker()
     assert _wait_status(client, job_id, "succeeded")["attempts"] == 1
     assert [m["epoch"] for m in client.get(f"/jobs/{job_id}/metrics").json()] == [1, 2, 3]
+    clean_job = client.post("/jobs", json={**JOB, "epochs": 3}).json()["id"]
+    _wait_status(client, clean_job, "succeeded")
+    for a, b in zip(_weights(settings, job_id).values(), _weights(settings, clean_job).values(), strict=True):
+        assert torch.equal(a, b)
 
 
 def test_the_first_sigterm_asks_to_stop_and_a_second_exits_at_once(settings) -> None:  # type: ignore[no-untyped-def]

@@ -57,6 +57,10 @@ class TrainState:
     best_epoch: int | None = None
     best_test_accuracy: float | None = None
     history: list[dict[str, float]] = field(default_factory=list)
+    # Where an interrupted epoch stopped: its batch, its loss so far, and the shuffle's state at its start.
+    step_in_epoch: int = 0
+    epoch_loss_sum: float = 0.0
+    epoch_rng_state: torch.Tensor | None = None
 
 
 def new_state(config: TrainingConfig, device: torch.device) -> TrainState:
@@ -77,6 +81,9 @@ def checkpoint_payload(state: TrainState, config: TrainingConfig) -> dict[str, A
         "best_test_accuracy": state.best_test_accuracy,
         "history": list(state.history),
         "metrics": state.history[-1] if state.history else None,
+        "step_in_epoch": state.step_in_epoch,
+        "epoch_loss_sum": state.epoch_loss_sum,
+        "epoch_rng_state": state.epoch_rng_state,
     }
 
 
@@ -89,6 +96,9 @@ def restore_state(payload: dict[str, Any], config: TrainingConfig, device: torch
     state.best_epoch = payload["best_epoch"]
     state.best_test_accuracy = payload["best_test_accuracy"]
     state.history = list(payload["history"])
+    state.step_in_epoch = payload.get("step_in_epoch", 0)
+    state.epoch_loss_sum = payload.get("epoch_loss_sum", 0.0)
+    state.epoch_rng_state = payload.get("epoch_rng_state")
     return state
 
 
@@ -98,18 +108,28 @@ class Stopped(Exception):
 
 def train_one_epoch(state: TrainState, train: Split, *, batch_size: int,
                     on_batch: Callable[[int, int], bool] | None = None) -> float:
-    """One pass over shuffled mini-batches; returns the mean training loss. on_batch(done, total) -> stop?"""
+    """One pass over shuffled mini-batches; returns the mean training loss. on_batch(done, total) -> stop?
+
+    Stopping leaves the state able to finish this very epoch later (same order, same loss), so an epoch
+    interrupted and resumed gives the same weights as one never interrupted.
+    """
     model, optimizer = state.model, state.optimizer
     model.train()
     device = train.images.device
     n = len(train)
     size = batch_size or n
+    if state.step_in_epoch == 0:
+        state.epoch_rng_state = state.generator.get_state()
+    else:  # resuming mid-epoch: draw the same permutation again
+        assert state.epoch_rng_state is not None
+        state.generator.set_state(state.epoch_rng_state)
     order = torch.randperm(n, generator=state.generator).to(device)
     steps = -(-n // size)
-    loss_sum = torch.zeros((), device=device)
+    loss_sum = torch.tensor(state.epoch_loss_sum, device=device)
     loss_fn = nn.CrossEntropyLoss()
-    for step in range(steps):
+    for step in range(state.step_in_epoch, steps):
         if on_batch is not None and on_batch(step, steps):
+            state.step_in_epoch, state.epoch_loss_sum = step, float(loss_sum)
             raise Stopped
         index = order[step * size:(step + 1) * size]
         optimizer.zero_grad(set_to_none=True)
@@ -117,6 +137,7 @@ def train_one_epoch(state: TrainState, train: Split, *, batch_size: int,
         loss.backward()
         optimizer.step()
         loss_sum += loss.detach() * len(index)
+    state.step_in_epoch, state.epoch_loss_sum = 0, 0.0
     return float(loss_sum / n)
 
 

@@ -172,6 +172,9 @@ class Worker:
                 try:
                     metric = run_epoch(state, train, test, batch_size=config.batch_size, on_batch=should_stop)
                 except Stopped:
+                    if self.shutting_down.is_set() and heartbeat.ownership == jobs.Ownership.keep:
+                        # Save where this epoch stopped: the next worker continues from this very batch.
+                        checkpoints.save_atomic(checkpoint_payload(state, config), last_path)
                     break
                 if state.best_epoch == state.epoch:
                     checkpoints.save_atomic(checkpoint_payload(state, config), best_path)

@@ -14,13 +14,13 @@ from service import plots
 from service.evaluation import Evaluation
 from service.predictor import LoadedModel
 from service.registry import get_job_with_checkpoint, job_model
-from service.schemas import ConfusionOut, MisclassifiedOut, Mistake, ModelInfo
+from service.schemas import JobId, ConfusionOut, MisclassifiedOut, Mistake, ModelInfo, error_responses
 
-router = APIRouter(prefix="/jobs/{job_id}", tags=["analysis"])
+router = APIRouter(prefix="/jobs/{job_id}", tags=["analysis"], responses=error_responses(404, 409))
 PNG = {200: {"content": {"image/png": {}}}}
 
 
-def _evaluate(request: Request, job_id: int) -> tuple[LoadedModel, Evaluation]:
+def _evaluate(request: Request, job_id: JobId) -> tuple[LoadedModel, Evaluation]:
     state = request.app.state
     with state.sessions() as session:
         job = get_job_with_checkpoint(session, job_id)
@@ -29,7 +29,7 @@ def _evaluate(request: Request, job_id: int) -> tuple[LoadedModel, Evaluation]:
 
 
 @router.get("/misclassified", response_model=MisclassifiedOut)
-async def misclassified(job_id: int, request: Request, limit: Annotated[int, Query(ge=0, le=10_000)] = 20) -> MisclassifiedOut:
+async def misclassified(job_id: JobId, request: Request, limit: Annotated[int, Query(ge=0, le=10_000)] = 20) -> MisclassifiedOut:
     """Test images the job's best model gets wrong, most confident mistakes first."""
     model, result = await run_in_threadpool(_evaluate, request, job_id)
     names = model.class_names
@@ -41,7 +41,7 @@ async def misclassified(job_id: int, request: Request, limit: Annotated[int, Que
                             examples=examples)
 
 
-def _mistakes_png(request: Request, job_id: int, n: int) -> bytes:
+def _mistakes_png(request: Request, job_id: JobId, n: int) -> bytes:
     model, result = _evaluate(request, job_id)
     picked = result.mistakes[:n]
     images = request.app.state.data.split(model.dataset, train=False).images[picked, 0].numpy()
@@ -51,18 +51,18 @@ def _mistakes_png(request: Request, job_id: int, n: int) -> bytes:
 
 
 @router.get("/misclassified.png", response_class=Response, responses=PNG)
-async def misclassified_png(job_id: int, request: Request, n: Annotated[int, Query(ge=1, le=100)] = 18) -> Response:
+async def misclassified_png(job_id: JobId, request: Request, n: Annotated[int, Query(ge=1, le=100)] = 18) -> Response:
     """A grid of the most confident mistakes, titled "true -> predicted"."""
     return Response(await run_in_threadpool(_mistakes_png, request, job_id, n), media_type="image/png")
 
 
-def _confusion(request: Request, job_id: int) -> tuple[LoadedModel, np.ndarray]:
+def _confusion(request: Request, job_id: JobId) -> tuple[LoadedModel, np.ndarray]:
     model, result = _evaluate(request, job_id)
     return model, result.confusion()
 
 
 @router.get("/confusion", response_model=ConfusionOut)
-async def confusion(job_id: int, request: Request) -> ConfusionOut:
+async def confusion(job_id: JobId, request: Request) -> ConfusionOut:
     """The test-set confusion matrix (rows true, columns predicted) and per-class accuracy."""
     model, matrix = await run_in_threadpool(_confusion, request, job_id)
     per_class = (np.diag(matrix) / matrix.sum(axis=1).clip(min=1)).tolist()
@@ -72,7 +72,7 @@ async def confusion(job_id: int, request: Request) -> ConfusionOut:
 
 
 @router.get("/confusion.png", response_class=Response, responses=PNG)
-async def confusion_png(job_id: int, request: Request) -> Response:
+async def confusion_png(job_id: JobId, request: Request) -> Response:
     """The confusion matrix as a picture."""
     def render() -> bytes:
         model, matrix = _confusion(request, job_id)

@@ -12,10 +12,10 @@ from fastapi.responses import StreamingResponse
 
 from mnistlab import jobs
 from mnistlab.tables import Job
-from service.schemas import MetricOut
+from service.schemas import JobId, MetricOut, error_responses
 from service.submission import get_job
 
-router = APIRouter(tags=["jobs"])
+router = APIRouter(tags=["jobs"], responses=error_responses(404))
 POLL_SECONDS = 0.5
 KEEPALIVE_SECONDS = 15.0
 
@@ -32,14 +32,14 @@ def _after_epoch(last_event_id: str | None) -> int:
     return 0
 
 
-def _snapshot(request: Request, job_id: int, after: int) -> tuple[Job, list[MetricOut]]:
+def _snapshot(request: Request, job_id: JobId, after: int) -> tuple[Job, list[MetricOut]]:
     with request.app.state.sessions() as session:
         job = get_job(session, job_id)
         rows = [MetricOut.model_validate(row) for row in jobs.metrics_of(session, job_id, after_epoch=after)]
     return job, rows
 
 
-async def _stream(request: Request, job_id: int, after: int) -> AsyncIterator[str]:
+async def _stream(request: Request, job_id: JobId, after: int) -> AsyncIterator[str]:
     yield "retry: 2000\n\n"
     last_progress, idle = None, 0.0
     while True:
@@ -67,7 +67,7 @@ async def _stream(request: Request, job_id: int, after: int) -> AsyncIterator[st
 
 @router.get("/jobs/{job_id}/events", response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}}}})
-async def job_events(job_id: int, request: Request, last_event_id: str | None = Header(None)) -> StreamingResponse:
+async def job_events(job_id: JobId, request: Request, last_event_id: str | None = Header(None)) -> StreamingResponse:
     """SSE: `progress`, `epoch` (id epoch-N; reconnect with Last-Event-ID to resume) and a final `status`."""
     await run_in_threadpool(_snapshot, request, job_id, 0)  # 404 before the stream starts
     return StreamingResponse(_stream(request, job_id, _after_epoch(last_event_id)), media_type="text/event-stream",

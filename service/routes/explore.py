@@ -9,9 +9,9 @@ from fastapi import APIRouter, Query, Request
 from mnistlab.datasets import DATASETS, is_on_disk
 from models_store.summary import summarize
 from service.deps import SettingsDep
-from service.schemas import DatasetName, DatasetOut, SplitInfo
+from service.schemas import DatasetName, DatasetOut, SplitInfo, error_responses
 
-router = APIRouter(tags=["explore"])
+router = APIRouter(tags=["explore"], responses=error_responses(409))
 
 
 def _split_info(counts: list[int]) -> SplitInfo:

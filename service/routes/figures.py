@@ -16,11 +16,11 @@ from mnistlab.tables import Job
 from service import plots
 from service.deps import SessionDep
 from service.errors import Invalid
-from service.schemas import CompareOut, CompareSeries, DatasetName, MetricOut
+from service.schemas import MAX_ID, JobId, CompareOut, CompareSeries, DatasetName, MetricOut, error_responses
 from service.submission import get_job
 from service.views import job_view
 
-router = APIRouter(tags=["figures"])
+router = APIRouter(tags=["figures"], responses=error_responses(404, 409))
 PNG = {200: {"content": {"image/png": {}}}}
 MAX_COMPARED = 12
 
@@ -33,7 +33,7 @@ def describe_settings(job: Job) -> str:
     return ", ".join(parts)
 
 
-def _metric_rows(session: Session, job_id: int) -> list[dict]:
+def _metric_rows(session: Session, job_id: JobId) -> list[dict]:
     return [MetricOut.model_validate(row).model_dump() for row in jobs.metrics_of(session, job_id)]
 
 
@@ -42,8 +42,8 @@ def _parse_ids(raw: str) -> list[int]:
         ids = [int(part) for part in raw.split(",") if part.strip()]
     except ValueError:
         raise Invalid(("query", "jobs"), "jobs must be comma-separated job ids, e.g. jobs=1,2") from None
-    if not ids or len(ids) > MAX_COMPARED:
-        raise Invalid(("query", "jobs"), f"give between 1 and {MAX_COMPARED} job ids")
+    if not ids or len(ids) > MAX_COMPARED or not all(1 <= i <= MAX_ID for i in ids):
+        raise Invalid(("query", "jobs"), f"give between 1 and {MAX_COMPARED} valid job ids")
     return list(dict.fromkeys(ids))
 
 
@@ -59,7 +59,7 @@ def _compare(session: Session, raw_ids: str) -> CompareOut:
 
 
 @router.get("/jobs/{job_id}/plot.png", response_class=Response, responses=PNG)
-def job_plot(job_id: int, session: SessionDep) -> Response:
+def job_plot(job_id: JobId, session: SessionDep) -> Response:
     """Loss and train and test accuracy against epoch; up to date while the job runs."""
     job = get_job(session, job_id)
     png = plots.curves([(describe_settings(job), _metric_rows(session, job_id))],

@@ -11,14 +11,15 @@ from mnistlab import jobs
 from models_store import checkpoints
 from service.deps import SessionDep, SettingsDep
 from service.errors import Conflict, NotFound
-from service.schemas import DatasetName, JobCreate, JobList, JobOut, MetricOut, StatusName
+from service.schemas import JobId, DatasetName, JobCreate, JobList, JobOut, MetricOut, StatusName, error_responses
 from service.submission import get_job, list_jobs, submit_job
 from service.views import job_detail, job_views
 
-router = APIRouter(prefix="/jobs", tags=["jobs"])
+router = APIRouter(prefix="/jobs", tags=["jobs"], responses=error_responses(404, 409))
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=JobOut)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=JobOut,
+             responses={200: {"model": JobOut, "description": "Idempotency-Key replay: the job first made with it"}})
 def create_job(job_in: JobCreate, session: SessionDep, settings: SettingsDep, response: Response,
                idempotency_key: Annotated[str | None, Header(min_length=1, max_length=128)] = None) -> JobOut:
     """Queue a training job. The same Idempotency-Key twice gives the first job back (200), never a second one."""
@@ -40,20 +41,20 @@ def read_jobs(session: SessionDep, settings: SettingsDep, status: StatusName | N
 
 
 @router.get("/{job_id}", response_model=JobOut)
-def read_job(job_id: int, session: SessionDep, settings: SettingsDep) -> JobOut:
+def read_job(job_id: JobId, session: SessionDep, settings: SettingsDep) -> JobOut:
     """One job with its progress, latest and best metrics."""
     return job_detail(session, settings, get_job(session, job_id))
 
 
 @router.get("/{job_id}/metrics", response_model=list[MetricOut])
-def read_metrics(job_id: int, session: SessionDep) -> list[MetricOut]:
+def read_metrics(job_id: JobId, session: SessionDep) -> list[MetricOut]:
     """Per-epoch loss and accuracies, in epoch order."""
     get_job(session, job_id)
     return [MetricOut.model_validate(row) for row in jobs.metrics_of(session, job_id)]
 
 
 @router.post("/{job_id}/cancel", response_model=JobOut)
-def cancel_job(job_id: int, session: SessionDep, settings: SettingsDep) -> JobOut:
+def cancel_job(job_id: JobId, session: SessionDep, settings: SettingsDep) -> JobOut:
     """Cancel: a queued job ends at once, a running one at its next batch."""
     job = get_job(session, job_id)
     if job.status.ended:
@@ -64,7 +65,7 @@ def cancel_job(job_id: int, session: SessionDep, settings: SettingsDep) -> JobOu
 
 @router.get("/{job_id}/checkpoint", response_class=FileResponse,
             responses={200: {"content": {"application/octet-stream": {}}}})
-def download_checkpoint(job_id: int, session: SessionDep, settings: SettingsDep,
+def download_checkpoint(job_id: JobId, session: SessionDep, settings: SettingsDep,
                         which: Literal["best", "last"] = "best") -> FileResponse:
     """The checkpoint file; load it with torch.load(f, weights_only=True)."""
     job = get_job(session, job_id)

@@ -8,9 +8,9 @@ from sqlalchemy import select
 from mnistlab.datasets import DATASETS
 from mnistlab.tables import Job, JobStatus
 from service.registry import clear_default, default_model, set_default
-from service.schemas import DatasetName, DefaultChoice, ModelInfo, ModelRegistry
+from service.schemas import DatasetName, DefaultChoice, ModelInfo, ModelRegistry, error_responses
 
-router = APIRouter(prefix="/models", tags=["models"])
+router = APIRouter(prefix="/models", tags=["models"], responses=error_responses(404, 409))
 
 
 def _default_info(request: Request, dataset: str) -> ModelInfo:

@@ -12,10 +12,10 @@ from fastapi.responses import JSONResponse
 from service.imaging import decode, to_dataset_form, to_png_base64
 from service.predictor import LoadedModel
 from service.registry import default_model, get_job_with_checkpoint, job_model
-from service.schemas import DatasetName, PredictResponse
+from service.schemas import MAX_ID, DatasetName, PredictResponse, error_responses
 from service.uploads import UploadedFile, read_images
 
-router = APIRouter(tags=["predict"])
+router = APIRouter(tags=["predict"], responses=error_responses(400, 404, 409, 413, 415))
 THREADPOOL_BYTES = 256 * 1024  # decoding more than this would stall other requests: do it off the event loop
 
 UPLOAD_DOC = {"requestBody": {"required": True, "content": {
@@ -46,7 +46,7 @@ def _predict(model: LoadedModel, files: list[UploadedFile], *, max_pixels: int, 
 
 
 @router.post("/predict", response_model=PredictResponse, openapi_extra=UPLOAD_DOC)
-async def predict(request: Request, dataset: DatasetName = "mnist", job_id: int | None = None,
+async def predict(request: Request, dataset: DatasetName = "mnist", job_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
                   top_k: Annotated[int, Query(description="clamped to 1..10")] = 3,
                   debug: bool = False) -> JSONResponse:
     """Classify one image (raw body) or up to 64 (multipart fields named `file`)."""
