@@ -12,11 +12,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
-import socket
-import subprocess
-import sys
-import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -25,12 +20,12 @@ import httpx
 import numpy as np
 from PIL import Image
 
-from bench.common import describe_machine
+from bench.common import describe_machine, mnistlab_server
 from tests.badinput import bad_requests
 
 
 def rss_mb(pid: int) -> float:
-    line = next(l for l in Path(f"/proc/{pid}/status").read_text().splitlines() if l.startswith("VmRSS:"))
+    line = next(row for row in Path(f"/proc/{pid}/status").read_text().splitlines() if row.startswith("VmRSS:"))
     return int(line.split()[1]) / 1024
 
 
@@ -39,43 +34,26 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1000)
     args = parser.parse_args()
     print(describe_machine())
-    with tempfile.TemporaryDirectory() as home, socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-        probe.close()
-        env = {**os.environ, "MNISTLAB_HOME": home, "MNISTLAB_LOG_LEVEL": "WARNING"}
-        server = subprocess.Popen([sys.executable, "-m", "mnistlab.cli", "serve", "--workers", "0", "--port", str(port)],
-                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-                while True:
-                    try:
-                        if http.get("/health").status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        time.sleep(0.2)
-                digit = np.zeros((28, 28), dtype=np.uint8)
-                digit[4:24, 12:16] = 255
-                buffer = io.BytesIO()
-                Image.fromarray(digit).save(buffer, format="PNG")
-                good = []
-                for _ in range(200):
-                    started = time.perf_counter()
-                    http.post("/predict", content=buffer.getvalue(), headers={"Content-Type": "image/png"})
-                    good.append(time.perf_counter() - started)
-                before = rss_mb(server.pid)
-                times: dict[str, list[float]] = defaultdict(list)
-                for bad in bad_requests(args.count):
-                    started = time.perf_counter()
-                    try:
-                        http.post("/predict", content=bad.content, headers=bad.headers)
-                    except httpx.RemoteProtocolError:
-                        pass
-                    times[bad.kind].append(time.perf_counter() - started)
-                after = rss_mb(server.pid)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+    with mnistlab_server(workers=0) as server, httpx.Client(base_url=server.url, timeout=30) as http:
+        digit = np.zeros((28, 28), dtype=np.uint8)
+        digit[4:24, 12:16] = 255
+        buffer = io.BytesIO()
+        Image.fromarray(digit).save(buffer, format="PNG")
+        good = []
+        for _ in range(200):
+            started = time.perf_counter()
+            http.post("/predict", content=buffer.getvalue(), headers={"Content-Type": "image/png"})
+            good.append(time.perf_counter() - started)
+        before = rss_mb(server.process.pid)
+        times: dict[str, list[float]] = defaultdict(list)
+        for bad in bad_requests(args.count):
+            started = time.perf_counter()
+            try:
+                http.post("/predict", content=bad.content, headers=bad.headers)
+            except httpx.RemoteProtocolError:  # answered 413 and closed while we were still sending
+                pass
+            times[bad.kind].append(time.perf_counter() - started)
+        after = rss_mb(server.process.pid)
     baseline = float(np.median(good)) * 1000
     print(f"good 28x28 PNG: median {baseline:.2f} ms (baseline)")
     print(f"{'kind':<28}{'n':>5}{'median ms':>11}{'max ms':>9}{'max / baseline':>16}")

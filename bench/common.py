@@ -5,9 +5,17 @@ from __future__ import annotations
 import datetime
 import os
 import platform
+import socket
+import subprocess
+import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
+import httpx
 import torch
 
 
@@ -33,3 +41,46 @@ def best_of(repeats: int, run: Callable[[], object], sync: Callable[[], None] = 
         sync()
         times.append(time.perf_counter() - started)
     return min(times)
+
+
+@dataclass(frozen=True)
+class RunningServer:
+    url: str
+    process: subprocess.Popen[bytes]
+    home: Path
+    log: Path
+
+
+@contextmanager
+def mnistlab_server(*, workers: int = 0, datasets: Path | None = None) -> Iterator[RunningServer]:
+    """A real `mnistlab serve` in a temp MNISTLAB_HOME on a free port, healthy (and its workers ready)."""
+    with tempfile.TemporaryDirectory() as folder, socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        probe.close()
+        home = Path(folder)
+        env = {**os.environ, "MNISTLAB_HOME": str(home), "MNISTLAB_DOWNLOAD": "false"}
+        if datasets is not None:
+            subprocess.run([sys.executable, "-m", "mnistlab.cli", "datasets", "import", str(datasets)], env=env,
+                           check=True, capture_output=True)
+        log = home / "serve.log"
+        with open(log, "wb") as output:
+            process = subprocess.Popen([sys.executable, "-m", "mnistlab.cli", "serve", "--workers", str(workers),
+                                        "--port", str(port)], env=env, stdout=output, stderr=output)
+        server = RunningServer(url=f"http://127.0.0.1:{port}", process=process, home=home, log=log)
+        try:
+            while not _ready(server, workers):
+                time.sleep(0.2)
+            yield server
+        finally:
+            process.terminate()
+            process.wait(timeout=60)
+
+
+def _ready(server: RunningServer, workers: int) -> bool:
+    assert server.process.poll() is None, server.log.read_text()
+    try:
+        healthy = httpx.get(f"{server.url}/health").status_code == 200
+    except httpx.TransportError:
+        return False
+    return healthy and server.log.read_text().count(" ready (devices") >= workers

@@ -10,18 +10,13 @@ beside it is the idle worker's poll interval, the least any submission can wait.
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import socket
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
-from bench.common import describe_machine
+from bench.common import describe_machine, mnistlab_server
 from mnistlab.settings import Settings
 
 LINE = re.compile(r"job (\d+): first batch ([0-9.]+)s after submission")
@@ -33,42 +28,20 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=3)
     args = parser.parse_args()
     print(describe_machine())
-    with tempfile.TemporaryDirectory() as home, socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-        probe.close()
-        env = {**os.environ, "MNISTLAB_HOME": home, "MNISTLAB_DOWNLOAD": "false"}
-        subprocess.run([sys.executable, "-m", "mnistlab.cli", "datasets", "import", str(args.data)], env=env,
-                       check=True, capture_output=True)
-        log_path = Path(home) / "serve.log"
-        with open(log_path, "w") as log:
-            server = subprocess.Popen([sys.executable, "-m", "mnistlab.cli", "serve", "--port", str(port)],
-                                      env=env, stderr=log, stdout=log)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            while True:
-                try:
-                    if httpx.get(f"{url}/health").status_code == 200 and "ready" in log_path.read_text():
-                        break
-                except httpx.TransportError:
-                    pass
+    with mnistlab_server(workers=1, datasets=args.data) as server:
+        waits = []
+        for index in range(args.jobs):
+            job = httpx.post(f"{server.url}/jobs", json={"dataset": "mnist", "model": "cnn", "optimizer": "adam",
+                                                          "epochs": 1, "seed": index}).json()
+            while httpx.get(f"{server.url}/jobs/{job['id']}").json()["status"] in ("queued", "running"):
                 time.sleep(0.2)
-            waits = []
-            for index in range(args.jobs):
-                job = httpx.post(f"{url}/jobs", json={"dataset": "mnist", "model": "cnn", "optimizer": "adam",
-                                                       "epochs": 1, "seed": index}).json()
-                while httpx.get(f"{url}/jobs/{job['id']}").json()["status"] in ("queued", "running"):
-                    time.sleep(0.2)
-                found = {int(m[1]): float(m[2]) for m in LINE.finditer(log_path.read_text())}
-                waits.append(found[job["id"]])
-                print(f"job {job['id']} ({'cold: data set loaded from disk' if index == 0 else 'warm'}): "
-                      f"first batch {found[job['id']]:.2f} s after submission")
-            poll = Settings().poll_interval
-            print(f"cold {waits[0]:.2f} s, warm best {min(waits[1:] or waits):.2f} s (target < 2 s); "
-                  f"poll interval {poll:.2f} s = {min(waits) / poll:.1f}x of it")
-        finally:
-            server.terminate()
-            server.wait(timeout=60)
+            found = {int(m[1]): float(m[2]) for m in LINE.finditer(server.log.read_text())}
+            waits.append(found[job["id"]])
+            print(f"job {job['id']} ({'cold: data set loaded from disk' if index == 0 else 'warm'}): "
+                  f"first batch {found[job['id']]:.2f} s after submission")
+    poll = Settings().poll_interval
+    print(f"cold {waits[0]:.2f} s, warm best {min(waits[1:] or waits):.2f} s (target < 2 s); "
+          f"poll interval {poll:.2f} s = {min(waits) / poll:.1f}x of it")
 
 
 if __name__ == "__main__":

@@ -11,21 +11,18 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
 import numpy as np
 from PIL import Image
 
-from bench.common import describe_machine
+from bench.common import describe_machine, mnistlab_server
 
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
@@ -65,20 +62,8 @@ def main() -> None:
         script = Path(home) / "predict.lua"
         script.write_text(f'wrk.method = "POST"\nlocal f = io.open("{image}", "rb")\nwrk.body = f:read("*all")\n'
                           f'f:close()\nwrk.headers["Content-Type"] = "image/png"\n')
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        env = {**os.environ, "MNISTLAB_HOME": home, "MNISTLAB_LOG_LEVEL": "WARNING"}
-        server = subprocess.Popen([sys.executable, "-m", "mnistlab.cli", "serve", "--workers", "0", "--port",
-                                   str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(200):
-                try:
-                    if httpx.get(f"{base}/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.1)
+        with mnistlab_server(workers=0) as server:
+            base = server.url
             label = httpx.post(f"{base}/predict", content=image.read_bytes(),
                                headers={"Content-Type": "image/png"}).json()["predictions"][0]["label"]
             print(f"warm-up prediction: {label}")
@@ -92,9 +77,6 @@ def main() -> None:
                                                              seconds=args.seconds, script=script)
                 print(f"concurrency {connections:>2}: {result['rps']:,.0f} images/s, p50 {result['p50']:.2f} ms, "
                       f"p99 {result['p99']:.2f} ms")
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
 
 
 if __name__ == "__main__":

@@ -34,8 +34,10 @@ def test_no_server_error_and_responses_match_the_schema(api_schema) -> None:  # 
     operations = [result.ok() for result in api_schema.get_all_operations()]
     assert len(operations) > 20
     for operation in operations:
+        # derandomize: the same cases on every run, so CI is repeatable; raise max_examples to explore more.
         @given(case=operation.as_strategy())
-        @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None,
+                  derandomize=True)
         def check(case) -> None:  # type: ignore[no-untyped-def]
             # positive_data_acceptance is left out: rules across fields (`hidden` only with ffnn, `momentum`
             # only with sgd) and answers that depend on state or content (409 for a job with no checkpoint

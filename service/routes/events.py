@@ -18,6 +18,7 @@ from service.submission import get_job
 router = APIRouter(tags=["jobs"], responses=error_responses(404))
 POLL_SECONDS = 0.5
 KEEPALIVE_SECONDS = 15.0
+MAX_EPOCHS = 1000  # what a job can have: a bigger Last-Event-ID means "all of them"
 
 
 def _event(kind: str, data: dict, event_id: str | None = None) -> str:
@@ -28,7 +29,7 @@ def _event(kind: str, data: dict, event_id: str | None = None) -> str:
 def _after_epoch(last_event_id: str | None) -> int:
     """Resume point from Last-Event-ID ("epoch-N"); anything else starts from the beginning."""
     if last_event_id and last_event_id.startswith("epoch-") and last_event_id[6:].isdigit():
-        return int(last_event_id[6:])
+        return min(int(last_event_id[6:]), MAX_EPOCHS)
     return 0
 
 

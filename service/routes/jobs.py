@@ -11,7 +11,7 @@ from mnistlab import jobs
 from models_store import checkpoints
 from service.deps import SessionDep, SettingsDep
 from service.errors import Conflict, NotFound
-from service.schemas import JobId, DatasetName, JobCreate, JobList, JobOut, MetricOut, StatusName, error_responses
+from service.schemas import MAX_ID, JobId, DatasetName, JobCreate, JobList, JobOut, MetricOut, StatusName, error_responses
 from service.submission import get_job, list_jobs, submit_job
 from service.views import job_detail, job_views
 
@@ -34,7 +34,7 @@ def create_job(job_in: JobCreate, session: SessionDep, settings: SettingsDep, re
 @router.get("", response_model=JobList)
 def read_jobs(session: SessionDep, settings: SettingsDep, status: StatusName | None = None,
               dataset: DatasetName | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50,
-              offset: Annotated[int, Query(ge=0)] = 0) -> JobList:
+              offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0) -> JobList:
     """Jobs, newest first."""
     total, rows = list_jobs(session, status=status, dataset=dataset, limit=limit, offset=offset)
     return JobList(total=total, jobs=job_views(session, settings, rows))
