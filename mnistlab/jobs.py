@@ -10,7 +10,7 @@ import enum
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from mnistlab.db import utcnow
@@ -170,13 +170,9 @@ def hand_back(session: Session, *, job_id: int, worker_id: str) -> None:
 
 def request_cancel(session: Session, job: Job) -> None:
     """Queued jobs end at once; running ones stop at their next batch."""
-    if job.status == JobStatus.queued:
-        session.execute(
-            update(Job).where(Job.id == job.id, Job.status == JobStatus.queued)
-            .values(status=JobStatus.cancelled, finished_at=utcnow())
-        )
-    session.execute(update(Job).where(Job.id == job.id, or_(Job.status == JobStatus.running,
-                                                             Job.status == JobStatus.queued))
+    session.execute(update(Job).where(Job.id == job.id, Job.status == JobStatus.queued)
+                    .values(status=JobStatus.cancelled, finished_at=utcnow(), cancel_requested=True))
+    session.execute(update(Job).where(Job.id == job.id, Job.status == JobStatus.running)
                     .values(cancel_requested=True))
     session.refresh(job)
 

@@ -41,7 +41,9 @@ class Settings(BaseSettings):
     @property
     def key(self) -> str | None:
         """The API key, or None when unset or empty."""
-        return self.api_key.get_secret_value() or None if self.api_key is not None else None
+        if self.api_key is None:
+            return None
+        return self.api_key.get_secret_value() or None
 
     @property
     def checkpoint_dir(self) -> Path:

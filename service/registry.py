@@ -12,8 +12,9 @@ from mnistlab.settings import Settings
 from mnistlab.tables import DefaultModel, Job, JobStatus
 from models_store import checkpoints
 from models_store.shipped import load_shipped
-from service.errors import Conflict, Invalid, NotFound
+from service.errors import Conflict, Invalid
 from service.predictor import LoadedModel, ModelCache, make_loaded
+from service.submission import get_job
 
 DEFAULTS_TTL = 2.0  # seconds another API process may serve a default that an operator just changed
 
@@ -42,9 +43,7 @@ class DefaultsCache:
 
 
 def get_job_with_checkpoint(session: Session, job_id: int) -> Job:
-    job = session.get(Job, job_id)
-    if job is None:
-        raise NotFound(f"job {job_id} not found")
+    job = get_job(session, job_id)
     if job.best_epoch is None:
         raise Conflict(f"job {job_id} has no checkpoint yet ({job.status.value})")
     return job
