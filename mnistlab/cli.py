@@ -39,8 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="run one training worker process")
     worker.add_argument("--burst", action="store_true", help="drain the queue, then exit")
     worker.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    worker.add_argument("--exit-with-parent", action="store_true",
-                        help="hand the job back and exit when the parent process dies (used by `serve`)")
+    worker.add_argument("--parent-pid", type=int, default=None,
+                        help="hand the job back and exit when process PID is no longer the parent (used by `serve`)")
 
     data = commands.add_parser("datasets", help="manage the data sets on disk")
     data_commands = data.add_subparsers(dest="datasets_command", required=True)
@@ -99,15 +99,17 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _stop_when_orphaned(stop: threading.Event) -> None:
-    """A worker of `serve` must not outlive it (even a SIGKILLed one): it would train unsupervised."""
-    parent = os.getppid()
+def _stop_when_orphaned(stop: threading.Event, parent: int) -> None:
+    """A worker of `serve` must not outlive it (even a SIGKILLed one): it would train unsupervised.
+    The parent's pid is given, not read at start-up: the parent may already be gone by then."""
 
     def watch() -> None:
-        while not stop.wait(1.0):
+        while True:
             if os.getppid() != parent:
                 logging.getLogger("mnistlab.worker").warning("parent %s is gone: handing back and exiting", parent)
                 stop.set()
+            if stop.wait(1.0):
+                return
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
@@ -121,8 +123,8 @@ def worker(settings: Settings, args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     process = Worker(settings)
     process.install_signal_handlers()
-    if args.exit_with_parent:
-        _stop_when_orphaned(process.shutting_down)
+    if args.parent_pid is not None:
+        _stop_when_orphaned(process.shutting_down, args.parent_pid)
     processed = process.run(burst=args.burst)
     logging.getLogger("mnistlab.worker").info("worker exiting after %d jobs", processed)
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 import threading
@@ -19,7 +20,7 @@ class WorkerPool:
         self._thread = threading.Thread(target=self._watch, name="worker-pool", daemon=True)
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        command = [sys.executable, "-m", "mnistlab.cli", "worker", "--exit-with-parent"]
+        command = [sys.executable, "-m", "mnistlab.cli", "worker", "--parent-pid", str(os.getpid())]
         if self.threads:
             command += ["--threads", str(self.threads)]
         # Own session: a Ctrl-C in the terminal reaches the pool, which then stops workers in order.

@@ -89,3 +89,9 @@ def test_workers_of_a_killed_server_hand_back_and_exit(processes: Processes, set
         return False
 
     wait_for(gone, timeout=20, what=f"orphaned worker {pid} to exit")
+
+
+def test_a_worker_whose_server_died_before_it_started_exits(processes: Processes) -> None:
+    # Its real parent is this test, not the (long gone) server it names: it must not stay to train unsupervised.
+    worker = processes.worker("--parent-pid", "999999999")
+    assert worker.wait(timeout=60) == 0
