@@ -52,14 +52,15 @@ class RunningServer:
 
 
 @contextmanager
-def mnistlab_server(*, workers: int = 0, datasets: Path | None = None) -> Iterator[RunningServer]:
+def mnistlab_server(*, workers: int = 0, datasets: Path | None = None,
+                    env: dict[str, str] | None = None) -> Iterator[RunningServer]:
     """A real `mnistlab serve` in a temp MNISTLAB_HOME on a free port, healthy (and its workers ready)."""
     with tempfile.TemporaryDirectory() as folder, socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
         probe.close()
         home = Path(folder)
-        env = {**os.environ, "MNISTLAB_HOME": str(home), "MNISTLAB_DOWNLOAD": "false"}
+        env = {**os.environ, "MNISTLAB_HOME": str(home), "MNISTLAB_DOWNLOAD": "false", **(env or {})}
         if datasets is not None:
             subprocess.run([sys.executable, "-m", "mnistlab.cli", "datasets", "import", str(datasets)], env=env,
                            check=True, capture_output=True)

@@ -19,7 +19,7 @@ import httpx
 from bench.common import describe_machine, mnistlab_server
 from mnistlab.settings import Settings
 
-LINE = re.compile(r"job (\d+): first batch ([0-9.]+)s after submission")
+LINE = re.compile(r"first batch ([0-9.]+)s after submission \[job_id=(\d+)")
 
 
 def main() -> None:
@@ -35,7 +35,7 @@ def main() -> None:
                                                           "epochs": 1, "seed": index}).json()
             while httpx.get(f"{server.url}/jobs/{job['id']}").json()["status"] in ("queued", "running"):
                 time.sleep(0.2)
-            found = {int(m[1]): float(m[2]) for m in LINE.finditer(server.log.read_text())}
+            found = {int(m[2]): float(m[1]) for m in LINE.finditer(server.log.read_text())}
             waits.append(found[job["id"]])
             print(f"job {job['id']} ({'cold: data set loaded from disk' if index == 0 else 'warm'}): "
                   f"first batch {found[job['id']]:.2f} s after submission")

@@ -11,16 +11,18 @@ import sys
 import threading
 from pathlib import Path
 
+from mnistlab import logs
 from mnistlab.settings import Settings
 
 EPILOG = """settings come from the environment: MNISTLAB_HOME (state directory, default ./var),
-MNISTLAB_DATA_DIR, MNISTLAB_DATABASE_URL, MNISTLAB_HEARTBEAT_TIMEOUT, MNISTLAB_MAX_ATTEMPTS, ...
-(see README.md).
+MNISTLAB_DATA_DIR, MNISTLAB_DATABASE_URL (sqlite:///PATH or postgresql+psycopg://USER:PASS@HOST/DB),
+MNISTLAB_CHECKPOINTS (may be a shared mount), MNISTLAB_API_KEY, MNISTLAB_LOG_JSON, ... (see README.md).
 
 examples:
   mnistlab datasets import ../shared/datasets
   mnistlab serve --workers 1
-  mnistlab worker --burst"""
+  mnistlab worker --burst
+  MNISTLAB_DATABASE_URL=postgresql+psycopg://mnistlab:secret@db.internal/mnistlab mnistlab worker"""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,11 +50,6 @@ def _parser() -> argparse.ArgumentParser:
     importer.add_argument("source", type=Path, metavar="DIR", help="folder holding MNIST/raw and/or FashionMNIST/raw")
     data_commands.add_parser("status", help="which data sets are on disk")
     return parser
-
-
-def _configure_logging() -> None:
-    logging.basicConfig(level=os.environ.get("MNISTLAB_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(processName)s[%(process)d] %(name)s: %(message)s")
 
 
 def _is_loopback(host: str) -> bool:
@@ -84,7 +81,8 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     settings.ensure_dirs()
     threads = max(1, (os.cpu_count() or 1) // args.workers) if args.workers else None
     pool = WorkerPool(args.workers, threads=threads, grace=args.grace)
-    config = uvicorn.Config(create_app(settings), host=host, port=args.port, log_level="info",
+    # log_config=None: uvicorn's lines go through our handler, as text or JSON like the rest.
+    config = uvicorn.Config(create_app(settings), host=host, port=args.port, log_config=None,
                             access_log=args.access_log)
     server = uvicorn.Server(config)
     # uvicorn re-raises the signal that stopped it once it is done; handlers that ignore it let us
@@ -149,8 +147,8 @@ def datasets(settings: Settings, args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    _configure_logging()
     settings = Settings()
+    logs.configure(level=settings.log_level, json_lines=settings.log_json)
     handler = {"serve": serve, "worker": worker, "datasets": datasets}[args.command]
     return handler(settings, args)
 

@@ -1,4 +1,4 @@
-"""Engine and session set-up; SQLite gets WAL, a busy timeout and BEGIN IMMEDIATE."""
+"""Engine and session set-up: SQLite gets WAL, a busy timeout and BEGIN IMMEDIATE; PostgreSQL short timeouts."""
 
 from __future__ import annotations
 
@@ -32,9 +32,17 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+# libpq: give up on an unreachable server in seconds, not the minutes TCP would wait, so a worker
+# cut off from the database notices while its lease is still short of expiring.
+POSTGRES_CONNECT_ARGS = {"connect_timeout": 5, "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
+                         "keepalives_count": 3, "tcp_user_timeout": 10_000}
+
+
 def make_engine(url: str) -> Engine:
+    if url.startswith("postgresql"):
+        return create_engine(url, pool_pre_ping=True, connect_args=POSTGRES_CONNECT_ARGS)
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
+        raise ValueError(f"unsupported MNISTLAB_DATABASE_URL {url!r}: use sqlite:///PATH or postgresql+psycopg://...")
     engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
@@ -59,9 +67,3 @@ def make_engine(url: str) -> Engine:
 
 def make_sessions(engine: Engine) -> sessionmaker:
     return sessionmaker(engine, expire_on_commit=False)
-
-
-def create_schema(engine: Engine) -> None:
-    from mnistlab import tables  # noqa: F401  (registers the tables on Base)
-
-    Base.metadata.create_all(engine)

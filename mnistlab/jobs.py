@@ -55,11 +55,14 @@ def claim_next(session: Session, *, worker_id: str, devices: list[str]) -> Job |
         .where(Job.status == JobStatus.queued, Job.device.in_(runnable_devices(devices)))
         .order_by(Job.id)
         .limit(1)
-        .scalar_subquery()
     )
+    if session.get_bind().dialect.name == "postgresql":
+        # Lock the row we pick and pass over rows other workers are taking, so claims never wait
+        # on each other. SQLite has one writer at a time anyway: its statement below is atomic.
+        oldest = oldest.with_for_update(skip_locked=True)
     claimed = session.execute(
         update(Job)
-        .where(Job.id == oldest, Job.status == JobStatus.queued)
+        .where(Job.id == oldest.scalar_subquery(), Job.status == JobStatus.queued)
         .values(status=JobStatus.running, worker_id=worker_id, heartbeat_at=now,
                 started_at=func.coalesce(Job.started_at, now), attempts=Job.attempts + 1)
         .returning(Job.id)

@@ -23,6 +23,10 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = Field(default=None, description="When set, requests need 'Authorization: Bearer KEY'.")
     public_predict: bool = Field(default=False, description="With an API key: leave /predict and GET /models open.")
     cors_origins: str = Field(default="", description="Comma-separated origins allowed by CORS; empty: CORS off.")
+    checkpoints: Path | None = Field(default=None, description="Checkpoint directory, may be a shared mount; "
+                                                              "default $MNISTLAB_HOME/checkpoints.")
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
+    log_json: bool = Field(default=False, description="Log one JSON object per line instead of text.")
 
     @model_validator(mode="after")
     def _fill_paths(self) -> "Settings":
@@ -30,7 +34,8 @@ class Settings(BaseSettings):
         if self.data_dir is None:
             self.data_dir = self.home / "datasets"
         self.data_dir = self.data_dir.resolve()
-        if self.database_url is None:
+        self.checkpoints = (self.checkpoints or self.home / "checkpoints").resolve()
+        if not self.database_url:  # unset or empty (compose passes an unset variable as "")
             self.database_url = f"sqlite:///{self.home / 'mnistlab.db'}"
         return self
 
@@ -47,7 +52,8 @@ class Settings(BaseSettings):
 
     @property
     def checkpoint_dir(self) -> Path:
-        return self.home / "checkpoints"
+        assert self.checkpoints is not None
+        return self.checkpoints
 
     @property
     def heartbeat_interval(self) -> float:

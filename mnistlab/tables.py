@@ -5,10 +5,13 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, Enum, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Enum, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mnistlab.db import Base, UTCDateTime, utcnow
+
+# 64-bit keys (the API accepts ids up to 2**63-1); SQLite's INTEGER already is, and must stay the rowid.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class JobStatus(str, enum.Enum):
@@ -26,7 +29,7 @@ class JobStatus(str, enum.Enum):
 class Job(Base):
     __tablename__ = "jobs"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     status: Mapped[JobStatus] = mapped_column(Enum(JobStatus, native_enum=False, length=16), index=True)
     dataset: Mapped[str] = mapped_column(String(32))
     model: Mapped[str] = mapped_column(String(16))
@@ -65,8 +68,8 @@ class EpochMetric(Base):
     __tablename__ = "epoch_metrics"
     __table_args__ = (UniqueConstraint("job_id", "epoch"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    job_id: Mapped[int] = mapped_column(BigId, ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
     epoch: Mapped[int] = mapped_column(Integer)
     loss: Mapped[float] = mapped_column(Float)
     train_accuracy: Mapped[float] = mapped_column(Float)
@@ -93,4 +96,4 @@ class DefaultModel(Base):
     __tablename__ = "default_models"
 
     dataset: Mapped[str] = mapped_column(String(32), primary_key=True)
-    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    job_id: Mapped[int] = mapped_column(BigId, ForeignKey("jobs.id", ondelete="CASCADE"))

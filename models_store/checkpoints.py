@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,8 @@ def checkpoint_path(checkpoint_dir: Path, job_id: int, which: str) -> Path:
 def save_atomic(payload: dict[str, Any], path: Path) -> None:
     """Temp file in the same folder, fsync, rename, fsync the folder: a crash leaves old or new, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}{TEMP_SUFFIX}")
+    # Host and pid in the name: on a shared mount, writers on different hosts never share a temp file.
+    temp = path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}{TEMP_SUFFIX}")
     try:
         with open(temp, "wb") as handle:
             torch.save(payload, handle)

@@ -17,7 +17,8 @@ from pathlib import Path
 import torch
 
 from mnistlab.datasets import import_all
-from mnistlab.db import create_schema, make_engine, make_sessions
+from mnistlab import schema
+from mnistlab.db import make_engine, make_sessions
 from mnistlab.settings import Settings
 from models_store import checkpoints
 from models_store.shipped import SHIPPED_DIR
@@ -42,7 +43,7 @@ def main() -> None:
         settings.ensure_dirs()
         import_all(args.datasets, settings.datasets_dir)
         engine = make_engine(settings.db_url)
-        create_schema(engine)
+        schema.upgrade(engine)
         sessions = make_sessions(engine)
         for name, recipe in RECIPES.items():
             if args.only and name != args.only:

@@ -81,6 +81,7 @@ class JobOut(BaseModel):
     error: str | None
     attempts: int
     ran_on: str | None
+    worker_id: str | None = Field(description="the worker running it now (host-pid-suffix); null unless running")
     progress: ProgressOut
     latest: MetricOut | None
     best: BestOut | None

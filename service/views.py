@@ -47,7 +47,7 @@ def job_view(job: Job, latest: EpochMetric | None, waiting: str | None = None) -
         id=job.id, status=job.status.value, dataset=job.dataset, model=job.model, optimizer=job.optimizer,
         lr=job.lr, momentum=job.momentum, hidden=job.hidden, epochs=job.epochs, batch_size=job.batch_size,
         device=job.device, seed=job.seed, created_at=job.created_at, started_at=job.started_at,
-        finished_at=job.finished_at, error=job.error, attempts=job.attempts, ran_on=job.ran_on,
+        finished_at=job.finished_at, error=job.error, attempts=job.attempts, ran_on=job.ran_on, worker_id=job.worker_id,
         progress=ProgressOut(epoch=job.progress_epoch if job.status != JobStatus.succeeded else job.epochs,
                              epochs=job.epochs, fraction=min(1.0, done / job.epochs),
                              eta_seconds=job.eta_seconds if job.status == JobStatus.running else None),

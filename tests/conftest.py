@@ -16,13 +16,18 @@ import pytest
 from fastapi.testclient import TestClient
 
 from mnistlab.datasets import DATASETS, RAW_FILES, import_all, raw_dir
-from mnistlab.db import create_schema, make_engine, make_sessions
+from mnistlab import schema
+from mnistlab.db import make_engine, make_sessions
 from mnistlab.settings import Settings
 from service.app import create_app
+from tests.postgres import PostgresServer, create_database
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATASETS = Path(os.environ.get("MNISTLAB_TEST_DATASETS", REPO.parent / "shared" / "datasets"))
 SMALL_SIZES = {"train": 6000, "t10k": 1000}
+
+# Tests that touch the queue or the database run on both; the others on the SQLite default.
+both_databases = pytest.mark.parametrize("database", ["sqlite", "postgresql"], indirect=True)
 
 
 def wait_for(predicate: Callable[[], object], *, timeout: float, what: str, interval: float = 0.05) -> object:
@@ -62,6 +67,26 @@ def small_data_dir(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     return target
 
 
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> Iterator[str]:
+    """A real PostgreSQL server for the whole run (or the one MNISTLAB_TEST_POSTGRES_URL names)."""
+    if "MNISTLAB_TEST_POSTGRES_URL" in os.environ:
+        yield os.environ["MNISTLAB_TEST_POSTGRES_URL"]
+        return
+    server = PostgresServer(port=free_port()).start()
+    yield server.admin_url()
+    server.stop()
+
+
+@pytest.fixture
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The test's database URL: a fresh SQLite file by default, or a fresh PostgreSQL database."""
+    if getattr(request, "param", "sqlite") == "postgresql":
+        return create_database(request.getfixturevalue("postgres_admin_url"))
+    (tmp_path / "home").mkdir(exist_ok=True)
+    return f"sqlite:///{tmp_path / 'home' / 'mnistlab.db'}"
+
+
 def make_settings(home: Path, data_dir: Path, **overrides: object) -> Settings:
     values: dict[str, object] = dict(home=home, data_dir=data_dir, download=False, heartbeat_timeout=3.0,
                                      poll_interval=0.1)
@@ -74,13 +99,14 @@ def settings_env(settings: Settings) -> dict[str, str]:
     env.update(MNISTLAB_HOME=str(settings.home), MNISTLAB_DATA_DIR=str(settings.datasets_dir),
                MNISTLAB_DATABASE_URL=settings.db_url, MNISTLAB_DOWNLOAD=str(settings.download).lower(),
                MNISTLAB_HEARTBEAT_TIMEOUT=str(settings.heartbeat_timeout),
-               MNISTLAB_POLL_INTERVAL=str(settings.poll_interval), MNISTLAB_MAX_ATTEMPTS=str(settings.max_attempts))
+               MNISTLAB_POLL_INTERVAL=str(settings.poll_interval), MNISTLAB_MAX_ATTEMPTS=str(settings.max_attempts),
+               MNISTLAB_CHECKPOINTS=str(settings.checkpoint_dir), MNISTLAB_LOG_JSON=str(settings.log_json).lower())
     return env
 
 
 @pytest.fixture
-def settings(tmp_path: Path, small_data_dir: Path) -> Settings:
-    return make_settings(tmp_path / "home", small_data_dir)
+def settings(tmp_path: Path, small_data_dir: Path, database: str) -> Settings:
+    return make_settings(tmp_path / "home", small_data_dir, database_url=database)
 
 
 @pytest.fixture
@@ -93,7 +119,7 @@ def client(settings: Settings) -> Iterator[TestClient]:
 def sessions(settings: Settings):  # type: ignore[no-untyped-def]
     settings.ensure_dirs()
     engine = make_engine(settings.db_url)
-    create_schema(engine)
+    schema.upgrade(engine)
     yield make_sessions(engine)
     engine.dispose()
 
@@ -106,17 +132,20 @@ class Processes:
         self.started: list[subprocess.Popen[bytes]] = []
         self.cleanups: list[Callable[[], object]] = []
 
-    def start(self, *args: str, settings: Settings | None = None, log: Path | None = None) -> subprocess.Popen[bytes]:
+    def start(self, *args: str, settings: Settings | None = None, log: Path | None = None,
+              run_in: list[str] | None = None, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         output = open(log, "ab") if log is not None else None  # noqa: SIM115 (closed below, after the process)
-        process = subprocess.Popen([sys.executable, "-m", "mnistlab.cli", *args],
-                                   env=settings_env(settings or self.settings), cwd=REPO, stderr=output)
+        process = subprocess.Popen([*(run_in or []), sys.executable, "-m", "mnistlab.cli", *args],
+                                   env={**settings_env(settings or self.settings), **(env or {})}, cwd=REPO,
+                                   stderr=output)
         if output is not None:
             self.cleanups.append(output.close)
         self.started.append(process)
         return process
 
-    def worker(self, *args: str, settings: Settings | None = None, log: Path | None = None) -> subprocess.Popen[bytes]:
-        return self.start("worker", "--threads", "1", *args, settings=settings, log=log)
+    def worker(self, *args: str, settings: Settings | None = None, log: Path | None = None,
+               run_in: list[str] | None = None) -> subprocess.Popen[bytes]:
+        return self.start("worker", "--threads", "1", *args, settings=settings, log=log, run_in=run_in)
 
     def stop_all(self) -> None:
         for cleanup in self.cleanups:

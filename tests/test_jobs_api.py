@@ -6,9 +6,12 @@ from fastapi.testclient import TestClient
 
 from mnistlab import jobs
 from models_store.architectures import build_model
+from tests.conftest import both_databases
 from workers.worker import Worker
 
 README_JOB = {"dataset": "mnist", "model": "cnn", "optimizer": "adam", "epochs": 3, "seed": 0}
+
+pytestmark = both_databases
 
 
 def test_a_posted_job_is_queued_with_its_defaults_filled_in(client: TestClient) -> None:

@@ -11,11 +11,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from mnistlab.tables import EpochMetric, Job
-from tests.conftest import Processes, start_server, wait_for
+from tests.conftest import Processes, both_databases, start_server, wait_for
 
 SMALL = {"dataset": "mnist", "model": "linear", "optimizer": "adam", "epochs": 2, "batch_size": 1000, "device": "cpu"}
 
 
+@both_databases
 def test_four_workers_forty_jobs_each_run_once_and_the_api_keeps_answering(
         client: TestClient, processes: Processes, sessions, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     ids = [client.post("/jobs", json={**SMALL, "seed": seed}).json()["id"] for seed in range(40)]

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from service.app import create_app
-from tests.conftest import REPO, free_port, make_settings, settings_env
+from tests.conftest import REPO, both_databases, free_port, make_settings, settings_env
 
 JOB = {"dataset": "mnist", "model": "linear", "optimizer": "sgd", "epochs": 1, "seed": 0}
 KEY = "s3cret-key-for-tests"
@@ -82,6 +82,7 @@ def test_cors_is_off_unless_origins_are_listed(tmp_path: Path, small_data_dir: P
         assert "access-control-allow-origin" not in stranger.headers
 
 
+@both_databases
 def test_the_same_idempotency_key_twice_creates_one_job(client: TestClient) -> None:
     first = client.post("/jobs", json=JOB, headers={"Idempotency-Key": "abc-1"})
     again = client.post("/jobs", json=JOB, headers={"Idempotency-Key": "abc-1"})
@@ -94,6 +95,7 @@ def test_the_same_idempotency_key_twice_creates_one_job(client: TestClient) -> N
     assert client.get("/jobs").json()["total"] == 2
 
 
+@both_databases
 def test_concurrent_posts_with_one_idempotency_key_create_one_job(client: TestClient) -> None:
     barrier, ids = threading.Barrier(8), []
 

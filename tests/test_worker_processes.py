@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from mnistlab.tables import EpochMetric, Job
 from models_store import checkpoints
-from tests.conftest import REPO, Processes, make_settings, settings_env, wait_for
+from tests.conftest import REPO, Processes, both_databases, make_settings, settings_env, wait_for
 
 JOB = {"dataset": "mnist", "model": "cnn", "optimizer": "adam", "epochs": 4, "batch_size": 64, "seed": 11,
        "device": "cpu"}
@@ -32,6 +32,7 @@ def _weights(settings, job_id: int) -> dict:  # type: ignore[no-untyped-def]
     return checkpoints.load(checkpoints.checkpoint_path(settings.checkpoint_dir, job_id, "last"))["model"]
 
 
+@both_databases
 def test_a_worker_killed_mid_job_is_replaced_and_the_result_is_bit_identical(
         client: TestClient, processes: Processes, settings, sessions) -> None:  # type: ignore[no-untyped-def]
     killed_job = client.post("/jobs", json={**JOB, "epochs": 5}).json()["id"]
@@ -54,6 +55,7 @@ def test_a_worker_killed_mid_job_is_replaced_and_the_result_is_bit_identical(
         assert torch.equal(a, b)
 
 
+@both_databases
 def test_sigterm_saves_mid_epoch_hands_back_and_the_resumed_job_is_bit_identical(
         client: TestClient, processes: Processes, settings) -> None:  # type: ignore[no-untyped-def]
     job_id = client.post("/jobs", json={**JOB, "epochs": 3}).json()["id"]
@@ -94,6 +96,7 @@ def test_the_first_sigterm_asks_to_stop_and_a_second_exits_at_once(settings) -> 
     assert result.returncode == 128 + signal.SIGTERM
 
 
+@both_databases
 def test_cancel_stops_a_running_job_and_keeps_its_metrics(client: TestClient, processes: Processes) -> None:
     job_id = client.post("/jobs", json={**JOB, "epochs": 50}).json()["id"]
     processes.worker()
@@ -107,13 +110,14 @@ def test_cancel_stops_a_running_job_and_keeps_its_metrics(client: TestClient, pr
 def test_a_missing_data_set_fails_the_job_with_the_import_hint(client: TestClient, processes: Processes,
                                                                settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
     job_id = client.post("/jobs", json={**JOB, "epochs": 1}).json()["id"]
-    empty = make_settings(settings.home, tmp_path / "no-data")
+    empty = make_settings(settings.home, tmp_path / "no-data", database_url=settings.db_url)
     processes.worker("--burst", settings=empty).wait(timeout=60)
     job = _job(client, job_id)
     assert job["status"] == "failed" and "mnistlab datasets import" in job["error"]
     assert client.get("/health").status_code == 200
 
 
+@both_databases
 def test_two_workers_run_each_job_exactly_once(client: TestClient, processes: Processes, sessions) -> None:  # type: ignore[no-untyped-def]
     ids = [client.post("/jobs", json={**JOB, "model": "linear", "epochs": 2, "batch_size": 1000, "seed": s}).json()["id"]
            for s in range(6)]

@@ -1,4 +1,9 @@
-"""A background thread that tells the database a job is alive, with its progress, and hears cancels."""
+"""A background thread that tells the database a job is alive, with its progress, and hears cancels.
+
+It also fences the worker: when no beat got through for half the heartbeat timeout (the database is
+unreachable, say, from a host cut off the network), the job counts as lost. Another worker may take
+it over once the full timeout has passed, and by then this one has stopped writing checkpoints.
+"""
 
 from __future__ import annotations
 
@@ -11,19 +16,19 @@ from sqlalchemy.orm import sessionmaker
 from mnistlab import jobs
 from mnistlab.jobs import Ownership, Progress
 
-log = logging.getLogger(__name__)
-
 
 class JobHeartbeat:
-    def __init__(self, sessions: sessionmaker, *, job_id: int, worker_id: str, interval: float, epochs: int,
-                 start_epoch: int) -> None:
+    def __init__(self, sessions: sessionmaker, *, job_id: int, worker_id: str, interval: float, lease: float,
+                 epochs: int, start_epoch: int, log: logging.LoggerAdapter) -> None:
         self._sessions, self.job_id, self.worker_id = sessions, job_id, worker_id
-        self._interval, self._epochs = interval, epochs
+        self._interval, self._epochs, self._lease = interval, epochs, lease
+        self._log = log
         self._lock = threading.Lock()
         self._epoch, self._fraction = start_epoch, 0.0
         self._epoch_started = time.monotonic()
         self._epoch_seconds: float | None = None
-        self.ownership = Ownership.keep
+        self._ownership = Ownership.keep
+        self._last_beat = time.monotonic()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"heartbeat-job-{job_id}", daemon=True)
 
@@ -53,18 +58,27 @@ class JobHeartbeat:
         eta = None if per_epoch is None else max(0.0, (self._epochs - epoch - fraction) * per_epoch)
         return Progress(epoch=epoch, fraction=fraction, eta_seconds=eta)
 
+    @property
+    def ownership(self) -> Ownership:
+        silent = time.monotonic() - self._last_beat
+        if self._ownership != Ownership.lost and silent > self._lease / 2:
+            self._log.warning("no heartbeat got through for %.1fs: giving the job up to the other workers", silent)
+            self._ownership = Ownership.lost
+        return self._ownership
+
     def beat(self) -> Ownership:
         try:
             with self._sessions.begin() as session:
                 ownership = jobs.job_heartbeat(session, job_id=self.job_id, worker_id=self.worker_id,
                                                progress=self.progress())
                 jobs.touch_worker(session, self.worker_id)
-        except Exception:  # a missed beat is not fatal; the next one may get through
-            log.exception("heartbeat for job %s failed", self.job_id)
+        except Exception as error:  # a missed beat is not fatal; the next one may get through
+            self._log.warning("heartbeat failed: %s", str(error).splitlines()[0] if str(error) else type(error).__name__)
             return self.ownership
-        if self.ownership != Ownership.lost:
-            self.ownership = ownership
-        return ownership
+        self._last_beat = time.monotonic()
+        if self._ownership != Ownership.lost:
+            self._ownership = ownership
+        return self.ownership
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):

@@ -14,11 +14,13 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import torch
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
 
-from mnistlab import jobs
+from mnistlab import jobs, schema
+from mnistlab.logs import event_log
 from mnistlab.datasets import DatasetUnavailable, Split, load_split
-from mnistlab.db import create_schema, make_engine, make_sessions
+from mnistlab.db import make_engine, make_sessions
 from mnistlab.settings import Settings
 from mnistlab.tables import Job, JobStatus
 from models_store import checkpoints
@@ -29,6 +31,7 @@ from workers.training import Stopped, TrainingConfig, checkpoint_payload, new_st
 
 log = logging.getLogger(__name__)
 DATA_CACHE_SIZE = 2  # (dataset, device) pairs kept in memory between jobs
+MAX_RETRY_WAIT = 10.0  # seconds between attempts to reach a database that is down
 
 
 def config_of(job: Job) -> TrainingConfig:
@@ -47,12 +50,14 @@ class Worker:
     def __init__(self, settings: Settings, *, sessions: sessionmaker | None = None) -> None:
         self.settings = settings
         settings.ensure_dirs()
+        self._own_engine = None  # made here, so disposed here when run() ends
         if sessions is None:
-            engine = make_engine(settings.db_url)
-            create_schema(engine)
-            sessions = make_sessions(engine)
+            self._own_engine = make_engine(settings.db_url)
+            schema.upgrade(self._own_engine)
+            sessions = make_sessions(self._own_engine)
         self.sessions = sessions
         self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.log = event_log(log, worker_id=self.id)
         self.devices = devices.available_devices()
         self.shutting_down = threading.Event()
         self._data: OrderedDict[tuple[str, str], tuple[Split, Split]] = OrderedDict()
@@ -62,9 +67,9 @@ class Worker:
     def install_signal_handlers(self) -> None:
         def on_signal(signum: int, _frame: object) -> None:
             if self.shutting_down.is_set():
-                log.warning("second signal: exiting now")
+                self.log.warning("second signal: exiting now")
                 os._exit(128 + signum)
-            log.info("signal %s: finishing the current batch, then handing the job back", signum)
+            self.log.info("signal %s: finishing the current batch, then handing the job back", signum)
             self.shutting_down.set()
 
         signal.signal(signal.SIGTERM, on_signal)
@@ -75,15 +80,23 @@ class Worker:
         removed = checkpoints.remove_temp_files(self.settings.checkpoint_dir,
                                                 older_than=self.settings.heartbeat_timeout)
         if removed:
-            log.info("removed %d temp files left by interrupted checkpoint writes", removed)
+            self.log.info("removed %d temp files left by interrupted checkpoint writes", removed)
         with self.sessions.begin() as session:
             jobs.register_worker(session, worker_id=self.id, hostname=socket.gethostname(), pid=os.getpid(),
                                  devices=self.devices)
-        log.info("worker %s ready (devices: %s)", self.id, ", ".join(self.devices))
-        processed = 0
+        self.log.info("worker ready (devices: %s)", ", ".join(self.devices))
+        processed, retry_wait = 0, self.settings.poll_interval
         try:
             while not self.shutting_down.is_set():
-                job = self._claim()
+                try:
+                    job = self._claim()
+                except OperationalError as error:  # the database is down or unreachable: wait, then retry
+                    self.log.warning("cannot reach the database (%s); retrying in %.1fs", _first_line(error),
+                                     retry_wait)
+                    self.shutting_down.wait(retry_wait)
+                    retry_wait = min(2 * retry_wait, MAX_RETRY_WAIT)
+                    continue
+                retry_wait = self.settings.poll_interval
                 if job is None:
                     if burst:
                         break
@@ -92,8 +105,13 @@ class Worker:
                 self.run_job(job)
                 processed += 1
         finally:
-            with self.sessions.begin() as session:
-                jobs.unregister_worker(session, self.id)
+            try:
+                with self.sessions.begin() as session:
+                    jobs.unregister_worker(session, self.id)
+            except OperationalError as error:  # its record expires with its heartbeat instead
+                self.log.warning("could not unregister: %s", _first_line(error))
+            if self._own_engine is not None:
+                self._own_engine.dispose()
         return processed
 
     def _claim(self) -> Job | None:
@@ -101,29 +119,44 @@ class Worker:
             jobs.touch_worker(session, self.id)
             requeued = jobs.requeue_stale(session, timeout=self.settings.heartbeat_timeout,
                                           max_attempts=self.settings.max_attempts)
-        if requeued:
-            log.warning("jobs %s had silent workers: requeued or failed", requeued)
+        for job_id in requeued:
+            event_log(log, worker_id=self.id, job_id=job_id).warning("its worker went silent: requeued (or failed "
+                                                                     "after its last attempt)")
         with self.sessions.begin() as session:
             return jobs.claim_next(session, worker_id=self.id, devices=self.devices)
 
     # --- one job ------------------------------------------------------------------------------------------
 
     def run_job(self, job: Job) -> None:
+        job_log = event_log(log, worker_id=self.id, job_id=job.id)
         waited = (time.time() - job.created_at.timestamp())
-        log.info("job %s claimed by %s (attempt %s, %.2fs after submission)", job.id, self.id, job.attempts, waited)
+        job_log.info("claimed (attempt %s, %.2fs after submission)", job.attempts, waited)
         try:
-            outcome = self._train(job)
+            outcome = self._train(job, job_log)
         except DatasetUnavailable as error:
             outcome = Outcome(JobStatus.failed, str(error))
+        except OperationalError as error:
+            # Not the job's fault: leave it running under our name; once our heartbeat is stale, a worker
+            # that can reach the database requeues it and resumes from the last checkpoint.
+            job_log.warning("lost the database mid-job (%s): leaving the job to be requeued", _first_line(error))
+            return
         except Exception as error:  # the job fails; the worker lives on for the next one
-            log.exception("job %s failed", job.id)
+            job_log.exception("failed")
             outcome = Outcome(JobStatus.failed, f"{type(error).__name__}: {error}\n{traceback.format_exc(limit=3)}")
-        with self.sessions.begin() as session:
-            if outcome.status is not None:
-                jobs.finish(session, job_id=job.id, worker_id=self.id, status=outcome.status, error=outcome.error)
-            elif self.shutting_down.is_set():
-                jobs.hand_back(session, job_id=job.id, worker_id=self.id)
-        log.info("job %s: %s", job.id, outcome.status.value if outcome.status else "handed back")
+        if outcome.status is None and not self.shutting_down.is_set():
+            job_log.info("given up: out of contact or taken over; it resumes from its last checkpoint")
+            return
+        try:
+            with self.sessions.begin() as session:
+                if outcome.status is not None:
+                    jobs.finish(session, job_id=job.id, worker_id=self.id, status=outcome.status, error=outcome.error)
+                else:
+                    jobs.hand_back(session, job_id=job.id, worker_id=self.id)
+        except OperationalError as error:
+            job_log.warning("could not record the outcome (%s): the job will be requeued and resumed",
+                            _first_line(error))
+            return
+        job_log.info("%s", outcome.status.value if outcome.status else "handed back")
 
     def _load(self, dataset: str, device: torch.device) -> tuple[Split, Split]:
         key = (dataset, str(device))
@@ -137,7 +170,7 @@ class Worker:
         self._data.move_to_end(key)
         return self._data[key]
 
-    def _train(self, job: Job) -> Outcome:
+    def _train(self, job: Job, job_log: logging.LoggerAdapter) -> Outcome:
         config = config_of(job)
         try:
             device = devices.resolve(job.device)
@@ -146,12 +179,13 @@ class Worker:
         last_path = checkpoints.checkpoint_path(self.settings.checkpoint_dir, job.id, "last")
         best_path = checkpoints.checkpoint_path(self.settings.checkpoint_dir, job.id, "best")
         heartbeat = JobHeartbeat(self.sessions, job_id=job.id, worker_id=self.id, epochs=config.epochs,
-                                 interval=self.settings.heartbeat_interval, start_epoch=job.last_epoch or 0)
+                                 interval=self.settings.heartbeat_interval, lease=self.settings.heartbeat_timeout,
+                                 start_epoch=job.last_epoch or 0, log=job_log)
         with heartbeat:  # beating before the data loads, so a slow load never looks like a dead worker
             train, test = self._load(config.dataset, device)
             if last_path.exists():
                 state = restore_state(checkpoints.load(last_path, map_location=device), config, device)
-                log.info("job %s resumes after epoch %s", job.id, state.epoch)
+                job_log.info("resumes after epoch %s, batch %s", state.epoch, state.step_in_epoch)
             else:
                 state = new_state(config, device)
             with self.sessions.begin() as session:
@@ -166,8 +200,7 @@ class Worker:
                 return self.shutting_down.is_set() or heartbeat.ownership != jobs.Ownership.keep
 
             if state.epoch == 0:
-                log.info("job %s: first batch %.2fs after submission", job.id,
-                         time.time() - job.created_at.timestamp())
+                job_log.info("first batch %.2fs after submission", time.time() - job.created_at.timestamp())
             while state.epoch < config.epochs:
                 try:
                     metric = run_epoch(state, train, test, batch_size=config.batch_size, on_batch=should_stop)
@@ -176,6 +209,8 @@ class Worker:
                         # Save where this epoch stopped: the next worker continues from this very batch.
                         checkpoints.save_atomic(checkpoint_payload(state, config), last_path)
                     break
+                if heartbeat.ownership == jobs.Ownership.lost:  # fenced off during evaluation: write nothing
+                    return Outcome(None)
                 if state.best_epoch == state.epoch:
                     checkpoints.save_atomic(checkpoint_payload(state, config), best_path)
                 checkpoints.save_atomic(checkpoint_payload(state, config), last_path)
@@ -185,8 +220,8 @@ class Worker:
                                              best_epoch=state.best_epoch,
                                              best_test_accuracy=state.best_test_accuracy):
                         return Outcome(None)
-                log.info("job %s epoch %s/%s: loss %.4f, test accuracy %.4f (%.1fs)", job.id, state.epoch,
-                         config.epochs, metric["loss"], metric["test_accuracy"], metric["seconds"])
+                job_log.info("epoch %s/%s: loss %.4f, test accuracy %.4f (%.1fs)", state.epoch, config.epochs,
+                             metric["loss"], metric["test_accuracy"], metric["seconds"])
         if heartbeat.ownership == jobs.Ownership.lost:
             return Outcome(None)
         if state.epoch >= config.epochs:
@@ -194,3 +229,7 @@ class Worker:
         if heartbeat.ownership == jobs.Ownership.cancel:
             return Outcome(JobStatus.cancelled)
         return Outcome(None)  # shutting down: the caller hands the job back
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]

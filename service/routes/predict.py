@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 import numpy as np
@@ -50,6 +51,7 @@ async def predict(request: Request, dataset: DatasetName = "mnist", job_id: Anno
                   top_k: Annotated[int, Query(description="clamped to 1..10")] = 3,
                   debug: bool = False) -> JSONResponse:
     """Classify one image (raw body) or up to 64 (multipart fields named `file`)."""
+    started = time.perf_counter()
     state = request.app.state
     settings = state.settings
     files = await read_images(request, limit=settings.max_upload_bytes)
@@ -66,4 +68,6 @@ async def predict(request: Request, dataset: DatasetName = "mnist", job_id: Anno
         body = await run_in_threadpool(_predict, *args, **kwargs)
     else:
         body = _predict(*args, **kwargs)
+    state.metrics.predicted_images.labels(model.dataset).inc(len(files))
+    state.metrics.prediction_seconds.labels(model.dataset).observe(time.perf_counter() - started)
     return JSONResponse(body)
