@@ -2,7 +2,8 @@
 
 The layout of docs/deploy.md's multi-host section, with the checkpoint folder shared between the
 hosts as an NFS mount would share it. One worker host is cut off the network in the middle of a job:
-the other worker requeues that job once its heartbeat is stale and finishes it from the last checkpoint.
+the other worker requeues that job once its heartbeat is stale and finishes it from the last checkpoint;
+the cut-off worker waits, and rejoins when its link is back.
 """
 
 from __future__ import annotations
@@ -99,6 +100,9 @@ def test_two_worker_hosts_share_the_jobs_and_one_cut_off_mid_job_loses_nothing(
         assert [m["epoch"] for m in api.get(f"/jobs/{job_id}/metrics").json()] == list(range(1, EPOCHS + 1))
         assert detail["attempts"] == (2 if job_id == cut_job else 1), detail
     assert worker1.poll() is None, "the cut-off worker should wait for the database, not crash"
+    link1.set("up")  # the host is back: its worker rejoins without a restart
+    wait_for(lambda: "the database is reachable again" in logs[0].read_text(), timeout=60,
+             what="worker 1 to reach the database again", interval=0.5)
     processes.stop_all()
     assert (worker1.returncode, worker2.returncode) == (0, 0)
 

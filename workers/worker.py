@@ -96,7 +96,9 @@ class Worker:
                     self.shutting_down.wait(retry_wait)
                     retry_wait = min(2 * retry_wait, MAX_RETRY_WAIT)
                     continue
-                retry_wait = self.settings.poll_interval
+                if retry_wait > self.settings.poll_interval:
+                    self.log.info("the database is reachable again")
+                    retry_wait = self.settings.poll_interval
                 if job is None:
                     if burst:
                         break
