@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -16,6 +17,7 @@ from service.errors import DomainError, domain_error_handler
 from service.metrics import ApiMetrics, DatabaseCollector, HttpMetricsMiddleware
 from service.predictor import ModelCache
 from service.registry import DefaultsCache
+from service.sweeper import sweep_forever
 from service.evaluation import DataCache, Evaluator
 from service.routes import analysis, dashboard, events, explore, figures, health, jobs, metrics, models, predict
 
@@ -39,7 +41,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.metrics = api_metrics
         database_figures = DatabaseCollector(app.state.sessions, heartbeat_timeout=settings.heartbeat_timeout)
         api_metrics.registry.register(database_figures)
+        sweeper = asyncio.create_task(sweep_forever(app.state.sessions, settings))
         yield
+        sweeper.cancel()
+        with suppress(asyncio.CancelledError):
+            await sweeper
         api_metrics.registry.unregister(database_figures)
         engine.dispose()
 

@@ -2,7 +2,8 @@
 
 The layout of docs/deploy.md's multi-host section, with the checkpoint folder shared between the
 hosts as an NFS mount would share it. One worker host is cut off the network in the middle of a job:
-the other worker requeues that job once its heartbeat is stale and finishes it from the last checkpoint;
+the job is requeued once its heartbeat is stale (by the API's sweep or the other worker) and the other
+worker finishes it from the last checkpoint;
 the cut-off worker waits, and rejoins when its link is back.
 """
 

@@ -130,3 +130,15 @@ def test_two_workers_run_each_job_exactly_once(client: TestClient, processes: Pr
     assert {job.status.value for job in rows} == {"succeeded"}
     assert all(job.attempts == 1 for job in rows)
     assert metric_count == 2 * len(ids)
+
+
+def test_the_api_requeues_a_dead_workers_job_even_when_no_worker_is_free(
+        client: TestClient, processes: Processes, settings) -> None:  # type: ignore[no-untyped-def]
+    job_id = client.post("/jobs", json=JOB).json()["id"]
+    worker = processes.worker()
+    _wait_status(client, job_id, "running")
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    # No worker is left to sweep: the API notices within about one heartbeat timeout (3 s here).
+    job = _wait_status(client, job_id, "queued", timeout=4 * settings.heartbeat_timeout)
+    assert job["attempts"] == 1 and job["worker_id"] is None
