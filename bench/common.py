@@ -43,6 +43,12 @@ def best_of(repeats: int, run: Callable[[], object], sync: Callable[[], None] = 
     return min(times)
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 @dataclass(frozen=True)
 class RunningServer:
     url: str
@@ -55,10 +61,8 @@ class RunningServer:
 def mnistlab_server(*, workers: int = 0, datasets: Path | None = None,
                     env: dict[str, str] | None = None) -> Iterator[RunningServer]:
     """A real `mnistlab serve` in a temp MNISTLAB_HOME on a free port, healthy (and its workers ready)."""
-    with tempfile.TemporaryDirectory() as folder, socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-        probe.close()
+    port = free_port()
+    with tempfile.TemporaryDirectory() as folder:
         home = Path(folder)
         env = {**os.environ, "MNISTLAB_HOME": str(home), "MNISTLAB_DOWNLOAD": "false", **(env or {})}
         if datasets is not None:

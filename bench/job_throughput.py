@@ -12,7 +12,6 @@ The baseline is the same run's 1-worker SQLite figure; ratios are against it.
 from __future__ import annotations
 
 import argparse
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,16 +20,10 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import describe_machine, mnistlab_server
+from bench.common import describe_machine, free_port, mnistlab_server
 from tests.postgres import PostgresServer, create_database
 
 SMALL_JOB = {"dataset": "mnist", "model": "linear", "optimizer": "sgd", "lr": 0.1, "epochs": 1, "batch_size": 512}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_succeeded(client: httpx.Client, count: int) -> None:

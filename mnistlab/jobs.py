@@ -7,6 +7,7 @@ goes back to queued (or to failed once it has used up its attempts).
 from __future__ import annotations
 
 import enum
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -15,6 +16,8 @@ from sqlalchemy.orm import Session
 
 from mnistlab.db import utcnow
 from mnistlab.tables import EpochMetric, Job, JobStatus, WorkerRecord
+
+log = logging.getLogger(__name__)
 
 
 # --- workers -------------------------------------------------------------------------------------
@@ -87,6 +90,10 @@ def requeue_stale(session: Session, *, timeout: float, max_attempts: int) -> lis
     requeued = session.execute(
         update(Job).where(*stale).values(status=JobStatus.queued, worker_id=None).returning(Job.id)
     ).scalars().all()
+    for job_id in failed:
+        log.warning("its worker went silent %d times: failed", max_attempts, extra={"job_id": job_id})
+    for job_id in requeued:
+        log.warning("its worker went silent: requeued", extra={"job_id": job_id})
     return [*failed, *requeued]
 
 

@@ -14,6 +14,11 @@ from typing import Any
 CONTEXT_FIELDS = ("job_id", "worker_id", "epoch")
 
 
+def first_line(error: BaseException) -> str:
+    """An exception's first line: driver errors run to many lines, a log event should be one."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
 def event_log(logger: logging.Logger, **context: Any) -> logging.LoggerAdapter:
     """A logger whose lines all carry this context, e.g. event_log(log, worker_id=w, job_id=3)."""
     return logging.LoggerAdapter(logger, context)

@@ -15,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
 
 from mnistlab import jobs
+from mnistlab.logs import first_line
 from mnistlab.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -22,10 +23,7 @@ log = logging.getLogger(__name__)
 
 def sweep_once(sessions: sessionmaker, settings: Settings) -> list[int]:
     with sessions.begin() as session:
-        requeued = jobs.requeue_stale(session, timeout=settings.heartbeat_timeout, max_attempts=settings.max_attempts)
-    for job_id in requeued:
-        log.warning("its worker went silent: requeued (or failed after its last attempt)", extra={"job_id": job_id})
-    return requeued
+        return jobs.requeue_stale(session, timeout=settings.heartbeat_timeout, max_attempts=settings.max_attempts)
 
 
 async def sweep_forever(sessions: sessionmaker, settings: Settings) -> None:
@@ -34,4 +32,4 @@ async def sweep_forever(sessions: sessionmaker, settings: Settings) -> None:
         try:
             await run_in_threadpool(sweep_once, sessions, settings)
         except OperationalError as error:  # the database is away: the next sweep tries again
-            log.warning("sweep of silent jobs failed: %s", str(error).splitlines()[0])
+            log.warning("sweep of silent jobs failed: %s", first_line(error))

@@ -15,6 +15,7 @@ from sqlalchemy.orm import sessionmaker
 
 from mnistlab import jobs
 from mnistlab.jobs import Ownership, Progress
+from mnistlab.logs import first_line
 
 
 class JobHeartbeat:
@@ -73,7 +74,7 @@ class JobHeartbeat:
                                                progress=self.progress())
                 jobs.touch_worker(session, self.worker_id)
         except Exception as error:  # a missed beat is not fatal; the next one may get through
-            self._log.warning("heartbeat failed: %s", str(error).splitlines()[0] if str(error) else type(error).__name__)
+            self._log.warning("heartbeat failed: %s", first_line(error))
             return self.ownership
         self._last_beat = time.monotonic()
         if self._ownership != Ownership.lost:

@@ -18,7 +18,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
 
 from mnistlab import jobs, schema
-from mnistlab.logs import event_log
+from mnistlab.logs import event_log, first_line
 from mnistlab.datasets import DatasetUnavailable, Split, load_split
 from mnistlab.db import make_engine, make_sessions
 from mnistlab.settings import Settings
@@ -91,7 +91,7 @@ class Worker:
                 try:
                     job = self._claim()
                 except OperationalError as error:  # the database is down or unreachable: wait, then retry
-                    self.log.warning("cannot reach the database (%s); retrying in %.1fs", _first_line(error),
+                    self.log.warning("cannot reach the database (%s); retrying in %.1fs", first_line(error),
                                      retry_wait)
                     self.shutting_down.wait(retry_wait)
                     retry_wait = min(2 * retry_wait, MAX_RETRY_WAIT)
@@ -111,7 +111,7 @@ class Worker:
                 with self.sessions.begin() as session:
                     jobs.unregister_worker(session, self.id)
             except OperationalError as error:  # its record expires with its heartbeat instead
-                self.log.warning("could not unregister: %s", _first_line(error))
+                self.log.warning("could not unregister: %s", first_line(error))
             if self._own_engine is not None:
                 self._own_engine.dispose()
         return processed
@@ -119,11 +119,8 @@ class Worker:
     def _claim(self) -> Job | None:
         with self.sessions.begin() as session:
             jobs.touch_worker(session, self.id)
-            requeued = jobs.requeue_stale(session, timeout=self.settings.heartbeat_timeout,
-                                          max_attempts=self.settings.max_attempts)
-        for job_id in requeued:
-            event_log(log, worker_id=self.id, job_id=job_id).warning("its worker went silent: requeued (or failed "
-                                                                     "after its last attempt)")
+            jobs.requeue_stale(session, timeout=self.settings.heartbeat_timeout,
+                               max_attempts=self.settings.max_attempts)
         with self.sessions.begin() as session:
             return jobs.claim_next(session, worker_id=self.id, devices=self.devices)
 
@@ -140,7 +137,7 @@ class Worker:
         except OperationalError as error:
             # Not the job's fault: leave it running under our name; once our heartbeat is stale, a worker
             # that can reach the database requeues it and resumes from the last checkpoint.
-            job_log.warning("lost the database mid-job (%s): leaving the job to be requeued", _first_line(error))
+            job_log.warning("lost the database mid-job (%s): leaving the job to be requeued", first_line(error))
             return
         except Exception as error:  # the job fails; the worker lives on for the next one
             job_log.exception("failed")
@@ -156,7 +153,7 @@ class Worker:
                     jobs.hand_back(session, job_id=job.id, worker_id=self.id)
         except OperationalError as error:
             job_log.warning("could not record the outcome (%s): the job will be requeued and resumed",
-                            _first_line(error))
+                            first_line(error))
             return
         job_log.info("%s", outcome.status.value if outcome.status else "handed back")
 
@@ -231,7 +228,3 @@ class Worker:
         if heartbeat.ownership == jobs.Ownership.cancel:
             return Outcome(JobStatus.cancelled)
         return Outcome(None)  # shutting down: the caller hands the job back
-
-
-def _first_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
