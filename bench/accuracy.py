@@ -15,7 +15,8 @@ import torch
 
 from bench.common import describe_machine
 from mnistlab.datasets import import_all, load_split
-from workers.training import TrainingConfig, new_state, run_epoch
+from mnistlab.spec import JobConfig
+from workers.training import new_state, run_epoch
 
 TARGETS = {("mnist", "linear"): 0.92, ("mnist", "ffnn"): 0.975, ("mnist", "cnn"): 0.985,
            ("fashion-mnist", "linear"): 0.83, ("fashion-mnist", "ffnn"): 0.87, ("fashion-mnist", "cnn"): 0.88}
@@ -35,8 +36,8 @@ def main() -> None:
         for (dataset, model), target in TARGETS.items():
             train = load_split(Path(folder), dataset, train=True).to(device)
             test = load_split(Path(folder), dataset, train=False).to(device)
-            config = TrainingConfig(dataset=dataset, model=model, optimizer="adam", epochs=args.epochs,
-                                    batch_size=512, seed=0, lr=0.001)
+            config = JobConfig(dataset=dataset, model=model, optimizer="adam", epochs=args.epochs,
+                               batch_size=512, seed=0, lr=0.001)
             state = new_state(config, device)
             rows = [run_epoch(state, train, test, batch_size=512) for _ in range(args.epochs)]
             final, best = rows[-1]["test_accuracy"], max(r["test_accuracy"] for r in rows)

@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from bench.common import describe_machine, mnistlab_server
-from tests.badinput import bad_requests
+from tests.helpers.badinput import bad_requests
 
 
 def rss_mb(pid: int) -> float:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 import os
 import platform
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,6 +16,8 @@ from pathlib import Path
 
 import httpx
 import torch
+
+from tests.helpers.ports import free_port
 
 
 def describe_machine(device: str = "cpu") -> str:
@@ -41,12 +42,6 @@ def best_of(repeats: int, run: Callable[[], object], sync: Callable[[], None] = 
         sync()
         times.append(time.perf_counter() - started)
     return min(times)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass(frozen=True)

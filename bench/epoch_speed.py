@@ -20,7 +20,8 @@ from torchvision.transforms import ToTensor
 
 from bench.common import best_of, describe_machine
 from mnistlab.datasets import import_all, load_split
-from workers.training import TrainingConfig, new_state, run_epoch
+from mnistlab.spec import JobConfig
+from workers.training import new_state, run_epoch
 
 BATCH = 512
 
@@ -77,8 +78,8 @@ def main() -> None:
         eval_loaders = [DataLoader(tv_train, batch_size=1000), DataLoader(tv_test, batch_size=1000)]
         print(f"{'model':<8}{'mnistlab s':>12}{'plain s':>10}{'DataLoader s':>14}{'vs plain':>10}{'vs DataLoader':>15}")
         for model_name in ("linear", "ffnn", "cnn"):
-            config = TrainingConfig(dataset="mnist", model=model_name, optimizer="adam", epochs=1,
-                                    batch_size=BATCH, seed=0, lr=0.001)
+            config = JobConfig(dataset="mnist", model=model_name, optimizer="adam", epochs=1,
+                               batch_size=BATCH, seed=0, lr=0.001)
             state = new_state(config, device)
             ours = best_of(args.repeats, lambda: run_epoch(state, train, test, batch_size=BATCH), sync)
             plain_state = new_state(config, device)

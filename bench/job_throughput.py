@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 
 from bench.common import describe_machine, free_port, mnistlab_server
-from tests.postgres import PostgresServer, create_database
+from tests.helpers.postgres import PostgresServer, create_database
 
 SMALL_JOB = {"dataset": "mnist", "model": "linear", "optimizer": "sgd", "lr": 0.1, "epochs": 1, "batch_size": 512}
 

@@ -12,6 +12,8 @@ from pathlib import Path
 import torch
 from torchvision import datasets as tv_datasets
 
+from mnistlab.spec import DATASET_CLASSES
+
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
 SPLIT_SIZES = {"train": 60_000, "t10k": 10_000}
 
@@ -25,12 +27,9 @@ class DatasetInfo:
 
 
 DATASETS: dict[str, DatasetInfo] = {
-    "mnist": DatasetInfo("mnist", "MNIST", tv_datasets.MNIST, tuple(str(d) for d in range(10))),
-    "fashion-mnist": DatasetInfo(
-        "fashion-mnist", "FashionMNIST", tv_datasets.FashionMNIST,
-        ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
-    ),
+    "mnist": DatasetInfo("mnist", "MNIST", tv_datasets.MNIST, DATASET_CLASSES["mnist"]),
+    "fashion-mnist": DatasetInfo("fashion-mnist", "FashionMNIST", tv_datasets.FashionMNIST,
+                                 DATASET_CLASSES["fashion-mnist"]),
 }
 RAW_FILES = [f"{split}-{kind}-idx{dims}-ubyte" for split in SPLIT_SIZES
              for kind, dims in (("images", 3), ("labels", 1))]

@@ -38,9 +38,13 @@ POSTGRES_CONNECT_ARGS = {"connect_timeout": 5, "keepalives": 1, "keepalives_idle
                          "keepalives_count": 3, "tcp_user_timeout": 10_000}
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, read_only: bool = False) -> Engine:
+    """read_only (SQLite): transactions start deferred and the connection refuses writes, so readers
+    never wait for the write lock (WAL lets them read beside a writer). PostgreSQL needs no such thing."""
     if url.startswith("postgresql"):
-        return create_engine(url, pool_pre_ping=True, connect_args=POSTGRES_CONNECT_ARGS)
+        options = {"postgresql_readonly": True} if read_only else {}
+        return create_engine(url, pool_pre_ping=True, connect_args=POSTGRES_CONNECT_ARGS,
+                             execution_options=options)
     if not url.startswith("sqlite"):
         raise ValueError(f"unsupported MNISTLAB_DATABASE_URL {url!r}: use sqlite:///PATH or postgresql+psycopg://...")
     engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
@@ -54,13 +58,15 @@ def make_engine(url: str) -> Engine:
         cursor.execute("PRAGMA busy_timeout=60000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        if read_only:
+            cursor.execute("PRAGMA query_only=ON")  # a write by mistake fails loudly instead of locking
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
-        # Take the write lock up front: a reader upgrading to a writer mid-transaction cannot wait
-        # on the busy timeout and fails with "database is locked" instead.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the write lock up front: a reader upgrading to a writer mid-transaction cannot
+        # wait on the busy timeout and fails with "database is locked" instead.
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 

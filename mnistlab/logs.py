@@ -19,6 +19,11 @@ def first_line(error: BaseException) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
+def one_line(message: str) -> str:
+    """A message folded onto one line: what a client sees of an error (the traceback stays in the log)."""
+    return " ".join(message.split())
+
+
 def event_log(logger: logging.Logger, **context: Any) -> logging.LoggerAdapter:
     """A logger whose lines all carry this context, e.g. event_log(log, worker_id=w, job_id=3)."""
     return logging.LoggerAdapter(logger, context)

@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 
 from sqlalchemy import JSON, BigInteger, Enum, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mnistlab.db import Base, UTCDateTime, utcnow
+from mnistlab.spec import JobConfig, JobStatus
 
 # 64-bit keys (the API accepts ids up to 2**63-1); SQLite's INTEGER already is, and must stay the rowid.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
-
-
-class JobStatus(str, enum.Enum):
-    queued = "queued"
-    running = "running"
-    succeeded = "succeeded"
-    failed = "failed"
-    cancelled = "cancelled"
-
-    @property
-    def ended(self) -> bool:
-        return self in (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
 
 
 class Job(Base):
@@ -36,7 +24,9 @@ class Job(Base):
     hidden: Mapped[int | None] = mapped_column(Integer)
     optimizer: Mapped[str] = mapped_column(String(16))
     lr: Mapped[float] = mapped_column(Float)
-    momentum: Mapped[float] = mapped_column(Float)
+    # The optimizer's knobs (momentum, nesterov, weight_decay, ...): one JSON column, so that a new
+    # knob in mnistlab/spec.py needs no migration.
+    optimizer_params: Mapped[dict] = mapped_column(JSON, default=dict)
     epochs: Mapped[int] = mapped_column(Integer)
     batch_size: Mapped[int] = mapped_column(Integer)
     device: Mapped[str] = mapped_column(String(16))
@@ -62,6 +52,15 @@ class Job(Base):
     # POST /jobs with an Idempotency-Key: the key, and a hash of the request it was first used with.
     idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
     request_hash: Mapped[str | None] = mapped_column(String(64))
+
+    # The columns above that describe the job itself are exactly JobConfig's fields.
+    @classmethod
+    def from_config(cls, config: JobConfig, **state: object) -> "Job":
+        return cls(**config.as_dict(), **state)
+
+    @property
+    def config(self) -> JobConfig:
+        return JobConfig(**{name: getattr(self, name) for name in JobConfig.__dataclass_fields__})
 
 
 class EpochMetric(Base):

@@ -16,14 +16,14 @@ from pathlib import Path
 
 import torch
 
-from mnistlab.datasets import import_all
 from mnistlab import schema
+from mnistlab.datasets import import_all
 from mnistlab.db import make_engine, make_sessions
 from mnistlab.settings import Settings
+from mnistlab.spec import JobRequest, JobStatus
+from mnistlab.tables import Job
 from models_store import checkpoints
 from models_store.shipped import SHIPPED_DIR
-from service.schemas import JobCreate
-from service.submission import submit_job
 from workers.worker import Worker
 
 RECIPES = {
@@ -49,8 +49,9 @@ def main() -> None:
             if args.only and name != args.only:
                 continue
             with sessions.begin() as session:
-                job_id, _ = submit_job(session, settings, JobCreate(**recipe))
-                job_id = job_id.id
+                job = Job.from_config(JobRequest(**recipe).resolve(seed=0), status=JobStatus.queued)
+                session.add(job)
+            job_id = job.id
             Worker(settings, sessions=sessions).run(burst=True)
             best = checkpoints.load(checkpoints.checkpoint_path(settings.checkpoint_dir, job_id, "best"))
             torch.save(best["model"], SHIPPED_DIR / f"{name}.pt")

@@ -1,4 +1,9 @@
-"""Request dependencies: the settings and a database session that commits on success."""
+"""Request dependencies: the app's state and its parts, and database sessions opened one way.
+
+`SessionDep` is a write transaction that commits when the route returns (before the response is sent)
+and rolls back on an error; `ReadSessionDep` reads without taking SQLite's write lock. Long-lived
+streams take `ReadSessionsDep`, the factory, and open a short read per look.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +11,52 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from mnistlab.settings import Settings
+from service.evaluation import DataCache, Evaluator
+from service.metrics import ApiMetrics
+from service.prediction import PredictionPipeline
+from service.registry import ModelRegistry
+from service.state import AppState
 
 
-async def get_settings(request: Request) -> Settings:
-    return request.app.state.settings
+def get_state(request: Request) -> AppState:
+    return request.app.state.mnistlab
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    with request.app.state.sessions.begin() as session:
+StateDep = Annotated[AppState, Depends(get_state)]
+
+
+def get_session(state: StateDep) -> Iterator[Session]:
+    with state.sessions.begin() as session:
         yield session
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-SessionDep = Annotated[Session, Depends(get_session)]
+def get_read_session(state: StateDep) -> Iterator[Session]:
+    with state.reads() as session:
+        yield session
+
+
+# scope="function": the transaction ends when the route returns, so a client that gets the answer
+# finds its change committed, and a failed commit is still this request's error.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+ReadSessionDep = Annotated[Session, Depends(get_read_session, scope="function")]
+
+
+def _part(name: str):  # type: ignore[no-untyped-def]
+    """A dependency giving one part of the app's state."""
+    def get(state: StateDep) -> object:
+        return getattr(state, name)
+
+    get.__name__ = f"get_{name}"
+    return Depends(get)
+
+
+ReadSessionsDep = Annotated[sessionmaker, _part("reads")]
+SettingsDep = Annotated[Settings, _part("settings")]
+RegistryDep = Annotated[ModelRegistry, _part("registry")]
+PipelineDep = Annotated[PredictionPipeline, _part("pipeline")]
+DataDep = Annotated[DataCache, _part("data")]
+EvaluatorDep = Annotated[Evaluator, _part("evaluator")]
+MetricsDep = Annotated[ApiMetrics, _part("metrics")]

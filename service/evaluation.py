@@ -10,10 +10,9 @@ import torch
 
 from mnistlab.datasets import DatasetUnavailable, Split, label_counts, load_split
 from mnistlab.settings import Settings
+from models_store.architectures import eval_batch_size
 from service.errors import Conflict
-from service.predictor import LoadedModel
-from workers.training import eval_batch_size
-
+from service.registry import LoadedModel
 
 
 class DataCache:

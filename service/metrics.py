@@ -32,10 +32,10 @@ class ApiMetrics:
         self.registry = CollectorRegistry(auto_describe=False)
         self.http_requests = Counter("mnistlab_http_requests", "HTTP requests answered, by route template and status.",
                                      ["method", "route", "status"], registry=self.registry)
-        self.predicted_images = Counter("mnistlab_predicted_images", "Images classified by /predict.", ["dataset"],
+        self.predicted_images = Counter("mnistlab_predicted_images", "Images classified (every protocol).", ["dataset"],
                                         registry=self.registry)
         self.prediction_seconds = Histogram("mnistlab_prediction_duration_seconds",
-                                            "Time to answer a successful /predict request, upload read included.",
+                                            "Time to decode, preprocess and classify the images of one request.",
                                             ["dataset"], buckets=PREDICTION_BUCKETS, registry=self.registry)
 
     def exposition(self) -> bytes:

@@ -3,41 +3,25 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
-DatasetName = Literal["mnist", "fashion-mnist"]
-ModelName = Literal["linear", "ffnn", "cnn"]
-OptimizerName = Literal["sgd", "adam"]
-DeviceName = Literal["auto", "cpu", "cuda", "mps"]
-StatusName = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+# What a job is, its allowed values and its rules: mnistlab/spec.py. Re-exported for the routes.
+from mnistlab.spec import (
+    DatasetName,
+    DeviceName,
+    JobRequest,
+    ModelName,
+    OptimizerName,
+    StatusName,
+    hyper_parameter_fields,
+)
+
 MAX_ID = 2**63 - 1  # what a database integer key can hold: bigger ids are a 422, not an overflow
 JobId = Annotated[int, Path(ge=1, le=MAX_ID, description="job id")]
-
-
-class JobCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    dataset: DatasetName
-    model: ModelName
-    optimizer: OptimizerName
-    epochs: int = Field(100, ge=1, le=1000)
-    batch_size: int = Field(512, ge=0, le=60_000, description="0: full-batch gradient descent")
-    lr: float | None = Field(None, gt=0, le=10, description="default: sgd 0.005, adam 0.001")
-    momentum: float | None = Field(None, ge=0, lt=1, description="sgd only; default 0")
-    hidden: int | None = Field(None, ge=1, le=4096, description="ffnn only; default 128")
-    device: DeviceName = "auto"
-    seed: int | None = Field(None, ge=0, le=2**31 - 1, description="default: random, recorded")
-
-    @model_validator(mode="after")
-    def _only_where_meaningful(self) -> "JobCreate":
-        if self.hidden is not None and self.model != "ffnn":
-            raise ValueError(f"hidden applies to model 'ffnn' only, not {self.model!r}")
-        if self.momentum is not None and self.optimizer != "sgd":
-            raise ValueError(f"momentum applies to optimizer 'sgd' only, not {self.optimizer!r}")
-        return self
+__all__ = ["DatasetName", "DeviceName", "JobRequest", "ModelName", "OptimizerName", "StatusName"]
 
 
 class ProgressOut(BaseModel):
@@ -62,18 +46,17 @@ class BestOut(BaseModel):
     test_accuracy: float
 
 
-class JobOut(BaseModel):
+class _JobOut(BaseModel):
     id: int
     status: StatusName
-    dataset: str
-    model: str
-    optimizer: str
+    dataset: DatasetName
+    model: ModelName
+    optimizer: OptimizerName
     lr: float
-    momentum: float
     hidden: int | None
     epochs: int
     batch_size: int
-    device: str
+    device: DeviceName
     seed: int
     created_at: datetime
     started_at: datetime | None
@@ -89,6 +72,10 @@ class JobOut(BaseModel):
     last_batch_size: int
     init_hash: str
     waiting_for: str | None = Field(description="why a queued job has not started yet")
+
+
+# A job as the API shows it: its config with each optimizer knob top-level (null where it does not apply).
+JobOut = create_model("JobOut", __base__=_JobOut, **hyper_parameter_fields(bounded=False))
 
 
 class JobList(BaseModel):
@@ -124,7 +111,7 @@ class PredictResponse(BaseModel):
     predictions: list[Prediction]
 
 
-class ModelRegistry(BaseModel):
+class ModelsOut(BaseModel):
     defaults: dict[str, ModelInfo]
     jobs: list[ModelInfo]
 

@@ -12,10 +12,9 @@ from sqlalchemy.orm import Session
 
 from mnistlab import jobs
 from mnistlab.settings import Settings
-from mnistlab.tables import Job, JobStatus
+from mnistlab.spec import MAX_SEED, JobRequest, JobStatus
+from mnistlab.tables import Job
 from service.errors import Conflict, Invalid, NotFound
-from service.schemas import JobCreate
-from workers.training import DEFAULT_LR
 
 
 def check_device(session: Session, settings: Settings, device: str) -> None:
@@ -26,7 +25,7 @@ def check_device(session: Session, settings: Settings, device: str) -> None:
         raise Invalid(("body", "device"), f"no live worker has device {device!r} (live workers have: {', '.join(have)})")
 
 
-def _request_hash(job_in: JobCreate) -> str:
+def _request_hash(job_in: JobRequest) -> str:
     return hashlib.sha256(json.dumps(job_in.model_dump(), sort_keys=True).encode()).hexdigest()
 
 
@@ -37,20 +36,16 @@ def _replay(session: Session, key: str, request_hash: str) -> Job | None:
     return job
 
 
-def submit_job(session: Session, settings: Settings, job_in: JobCreate,
+def submit_job(session: Session, settings: Settings, job_in: JobRequest,
                idempotency_key: str | None = None) -> tuple[Job, bool]:
     """Queue a job; with an Idempotency-Key already seen, return that job instead. -> (job, created)"""
     request_hash = _request_hash(job_in)
     if idempotency_key is not None and (existing := _replay(session, idempotency_key, request_hash)):
         return existing, False
     check_device(session, settings, job_in.device)
-    job = Job(idempotency_key=idempotency_key, request_hash=request_hash,
-        status=JobStatus.queued, dataset=job_in.dataset, model=job_in.model,
-        hidden=(job_in.hidden or 128) if job_in.model == "ffnn" else None,
-        optimizer=job_in.optimizer, lr=job_in.lr or DEFAULT_LR[job_in.optimizer], momentum=job_in.momentum or 0.0,
-        epochs=job_in.epochs, batch_size=job_in.batch_size, device=job_in.device,
-        seed=job_in.seed if job_in.seed is not None else secrets.randbelow(2**31),
-    )
+    config = job_in.resolve(seed=secrets.randbelow(MAX_SEED + 1))
+    job = Job.from_config(config, status=JobStatus.queued, idempotency_key=idempotency_key,
+                          request_hash=request_hash)
     try:
         with session.begin_nested():  # a concurrent twin that won the race makes this a replay
             session.add(job)

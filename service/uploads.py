@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from fastapi import Request
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from service.errors import Invalid, PayloadTooLarge, UnsupportedMediaType
+from service.prediction import EncodedImage
 
 MAX_FILES = 64
 RAW_TYPES = ("image/", "application/octet-stream")
-
-
-@dataclass(frozen=True)
-class UploadedFile:
-    filename: str  # shown back to the client, never used as a path
-    data: bytes
 
 
 async def read_body(request: Request, *, limit: int) -> bytes:
@@ -33,8 +26,8 @@ async def read_body(request: Request, *, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _parse_multipart(body: bytes, boundary: bytes) -> list[UploadedFile]:
-    files: list[UploadedFile] = []
+def _parse_multipart(body: bytes, boundary: bytes) -> list[EncodedImage]:
+    files: list[EncodedImage] = []
     state: dict = {"headers": {}, "field": b"", "value": b"", "data": []}
 
     def on_header_field(data: bytes, start: int, end: int) -> None:
@@ -60,7 +53,7 @@ def _parse_multipart(body: bytes, boundary: bytes) -> list[UploadedFile]:
         if len(files) == MAX_FILES:
             raise PayloadTooLarge(f"more than {MAX_FILES} files in one request")
         filename = options.get(b"filename", b"").decode("utf-8", "replace") or f"file-{len(files) + 1}"
-        files.append(UploadedFile(filename=filename, data=b"".join(state["data"])))
+        files.append(EncodedImage(name=filename, data=b"".join(state["data"])))
 
     parser = MultipartParser(boundary, {
         "on_header_field": on_header_field, "on_header_value": on_header_value, "on_header_end": on_header_end,
@@ -76,7 +69,7 @@ def _parse_multipart(body: bytes, boundary: bytes) -> list[UploadedFile]:
     return files
 
 
-async def read_images(request: Request, *, limit: int) -> list[UploadedFile]:
+async def read_images(request: Request, *, limit: int) -> list[EncodedImage]:
     """The uploaded images: multipart fields named `file`, or the raw body as one image."""
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
     media = content_type.decode("latin-1").lower()
@@ -94,4 +87,4 @@ async def read_images(request: Request, *, limit: int) -> list[UploadedFile]:
     body = await read_body(request, limit=limit)
     if not body:
         raise Invalid(("body", "file"), "empty body: send an image (multipart field 'file' or the raw bytes)")
-    return [UploadedFile(filename="body", data=body)]
+    return [EncodedImage(name="body", data=body)]

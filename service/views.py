@@ -7,12 +7,10 @@ from sqlalchemy.orm import Session
 
 from mnistlab import jobs
 from mnistlab.settings import Settings
-from mnistlab.tables import EpochMetric, Job, JobStatus
+from mnistlab.spec import HYPER_PARAMETERS, JobStatus
+from mnistlab.tables import EpochMetric, Job
 from models_store.architectures import initial_weights_hash
 from service.schemas import BestOut, JobOut, MetricOut, ProgressOut
-from workers.training import batches_per_epoch
-
-TRAIN_SIZE = 60_000
 
 
 def latest_metrics(session: Session, job_ids: list[int]) -> dict[int, EpochMetric]:
@@ -38,21 +36,22 @@ def waiting_for(session: Session, settings: Settings, job: Job) -> str | None:
 
 
 def job_view(job: Job, latest: EpochMetric | None, waiting: str | None = None) -> JobOut:
-    steps, last_batch = batches_per_epoch(TRAIN_SIZE, job.batch_size)
+    config = job.config
     done = job.epochs if job.status == JobStatus.succeeded else job.progress_epoch + job.progress_fraction
     best = None
     if job.best_epoch is not None and job.best_test_accuracy is not None:
         best = BestOut(epoch=job.best_epoch, test_accuracy=job.best_test_accuracy)
+    knobs = {name: config.optimizer_params.get(name) for name in HYPER_PARAMETERS}  # null: not this optimizer's
     return JobOut(
-        id=job.id, status=job.status.value, dataset=job.dataset, model=job.model, optimizer=job.optimizer,
-        lr=job.lr, momentum=job.momentum, hidden=job.hidden, epochs=job.epochs, batch_size=job.batch_size,
-        device=job.device, seed=job.seed, created_at=job.created_at, started_at=job.started_at,
+        id=job.id, status=job.status.value, dataset=config.dataset, model=config.model, optimizer=config.optimizer,
+        lr=config.lr, hidden=config.hidden, epochs=config.epochs, batch_size=config.batch_size, **knobs,
+        device=config.device, seed=config.seed, created_at=job.created_at, started_at=job.started_at,
         finished_at=job.finished_at, error=job.error, attempts=job.attempts, ran_on=job.ran_on, worker_id=job.worker_id,
         progress=ProgressOut(epoch=job.progress_epoch if job.status != JobStatus.succeeded else job.epochs,
                              epochs=job.epochs, fraction=min(1.0, done / job.epochs),
                              eta_seconds=job.eta_seconds if job.status == JobStatus.running else None),
         latest=MetricOut.model_validate(latest) if latest else None, best=best,
-        steps_per_epoch=steps, last_batch_size=last_batch,
+        steps_per_epoch=config.steps_per_epoch, last_batch_size=config.last_batch_size,
         init_hash=job.init_hash or initial_weights_hash(job.model, job.hidden, job.seed),
         waiting_for=waiting,
     )

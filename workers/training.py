@@ -11,41 +11,20 @@ import torch
 from torch import nn
 
 from mnistlab.datasets import Split
-from models_store.architectures import initial_model
+from mnistlab.spec import OPTIMIZERS, JobConfig
+from models_store.architectures import eval_batch_size, initial_model
 
-DEFAULT_LR = {"sgd": 0.005, "adam": 0.001}
-OPTIMIZERS = tuple(DEFAULT_LR)
-
-
-@dataclass(frozen=True)
-class TrainingConfig:
-    dataset: str
-    model: str
-    optimizer: str
-    epochs: int
-    batch_size: int
-    seed: int
-    lr: float
-    momentum: float = 0.0
-    hidden: int | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+# The optimizer factory: the spec's name -> torch's class; the spec's knobs are its keyword arguments.
+OPTIMIZER_CLASSES: dict[str, type[torch.optim.Optimizer]] = {
+    "sgd": torch.optim.SGD,
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+}
+assert set(OPTIMIZER_CLASSES) == set(OPTIMIZERS), "every optimizer of mnistlab/spec.py needs its torch class"
 
 
-def batches_per_epoch(train_size: int, batch_size: int) -> tuple[int, int]:
-    """(steps, size of the last batch); batch_size 0 means one full batch."""
-    size = batch_size or train_size
-    steps = -(-train_size // size)
-    return steps, train_size - (steps - 1) * size
-
-
-def make_optimizer(config: TrainingConfig, model: nn.Module) -> torch.optim.Optimizer:
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
-    if config.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=config.lr)
-    raise ValueError(f"unknown optimizer {config.optimizer!r}")
+def make_optimizer(config: JobConfig, model: nn.Module) -> torch.optim.Optimizer:
+    return OPTIMIZER_CLASSES[config.optimizer](model.parameters(), lr=config.lr, **config.optimizer_params)
 
 
 @dataclass
@@ -63,13 +42,13 @@ class TrainState:
     epoch_rng_state: torch.Tensor | None = None
 
 
-def new_state(config: TrainingConfig, device: torch.device) -> TrainState:
+def new_state(config: JobConfig, device: torch.device) -> TrainState:
     model = initial_model(config.model, hidden=config.hidden, seed=config.seed).to(device)
     generator = torch.Generator().manual_seed(config.seed)
     return TrainState(model=model, optimizer=make_optimizer(config, model), generator=generator)
 
 
-def checkpoint_payload(state: TrainState, config: TrainingConfig) -> dict[str, Any]:
+def checkpoint_payload(state: TrainState, config: JobConfig) -> dict[str, Any]:
     """A plain dict of tensors and plain values, so it loads with weights_only=True."""
     return {
         "model": {k: v.detach().cpu() for k, v in state.model.state_dict().items()},
@@ -87,7 +66,7 @@ def checkpoint_payload(state: TrainState, config: TrainingConfig) -> dict[str, A
     }
 
 
-def restore_state(payload: dict[str, Any], config: TrainingConfig, device: torch.device) -> TrainState:
+def restore_state(payload: dict[str, Any], config: JobConfig, device: torch.device) -> TrainState:
     state = new_state(config, device)
     state.model.load_state_dict(payload["model"])
     state.optimizer.load_state_dict(payload["optimizer"])
@@ -139,15 +118,6 @@ def train_one_epoch(state: TrainState, train: Split, *, batch_size: int,
         loss_sum += loss.detach() * len(index)
     state.step_in_epoch, state.epoch_loss_sum = 0, 0.0
     return float(loss_sum / n)
-
-
-def eval_batch_size(model: nn.Module, device: torch.device) -> int:
-    """Measured (bench/epoch_speed.py): on a CPU, convolution activations of 1,000 images still fit in
-    cache while bigger batches spill; matrix products of dense layers keep getting faster up to 10,000.
-    A GPU wants big batches either way."""
-    if device.type != "cpu":
-        return 8192
-    return 1000 if any(isinstance(m, nn.Conv2d) for m in model.modules()) else 10_000
 
 
 @torch.no_grad()

@@ -8,7 +8,6 @@ import signal
 import socket
 import threading
 import time
-import traceback
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -18,26 +17,20 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
 
 from mnistlab import jobs, schema
-from mnistlab.logs import event_log, first_line
 from mnistlab.datasets import DatasetUnavailable, Split, load_split
 from mnistlab.db import make_engine, make_sessions
+from mnistlab.logs import event_log, first_line, one_line
 from mnistlab.settings import Settings
 from mnistlab.tables import Job, JobStatus
 from models_store import checkpoints
 from models_store.architectures import initial_weights_hash
 from workers import devices
 from workers.heartbeat import JobHeartbeat
-from workers.training import Stopped, TrainingConfig, checkpoint_payload, new_state, restore_state, run_epoch
+from workers.training import Stopped, checkpoint_payload, new_state, restore_state, run_epoch
 
 log = logging.getLogger(__name__)
 DATA_CACHE_SIZE = 2  # (dataset, device) pairs kept in memory between jobs
 MAX_RETRY_WAIT = 10.0  # seconds between attempts to reach a database that is down
-
-
-def config_of(job: Job) -> TrainingConfig:
-    return TrainingConfig(dataset=job.dataset, model=job.model, optimizer=job.optimizer, epochs=job.epochs,
-                          batch_size=job.batch_size, seed=job.seed, lr=job.lr, momentum=job.momentum,
-                          hidden=job.hidden)
 
 
 @dataclass(frozen=True)
@@ -133,15 +126,16 @@ class Worker:
         try:
             outcome = self._train(job, job_log)
         except DatasetUnavailable as error:
-            outcome = Outcome(JobStatus.failed, str(error))
+            outcome = Outcome(JobStatus.failed, one_line(str(error)))
         except OperationalError as error:
             # Not the job's fault: leave it running under our name; once our heartbeat is stale, a worker
             # that can reach the database requeues it and resumes from the last checkpoint.
             job_log.warning("lost the database mid-job (%s): leaving the job to be requeued", first_line(error))
             return
         except Exception as error:  # the job fails; the worker lives on for the next one
+            # The traceback goes to the worker's log (with the job id); the client gets one line.
             job_log.exception("failed")
-            outcome = Outcome(JobStatus.failed, f"{type(error).__name__}: {error}\n{traceback.format_exc(limit=3)}")
+            outcome = Outcome(JobStatus.failed, one_line(f"{type(error).__name__}: {error}"))
         if outcome.status is None and not self.shutting_down.is_set():
             job_log.info("given up: out of contact or taken over; it resumes from its last checkpoint")
             return
@@ -170,7 +164,7 @@ class Worker:
         return self._data[key]
 
     def _train(self, job: Job, job_log: logging.LoggerAdapter) -> Outcome:
-        config = config_of(job)
+        config = job.config
         try:
             device = devices.resolve(job.device)
         except RuntimeError as error:

@@ -5,33 +5,29 @@ from __future__ import annotations
 from typing import Annotated
 
 import numpy as np
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from mnistlab.datasets import DATASETS
 from service import plots
-from service.evaluation import Evaluation
-from service.predictor import LoadedModel
-from service.registry import get_job_with_checkpoint, job_model
-from service.schemas import JobId, ConfusionOut, MisclassifiedOut, Mistake, ModelInfo, error_responses
+from service.deps import DataDep, EvaluatorDep, RegistryDep
+from service.evaluation import DataCache, Evaluation, Evaluator
+from service.registry import LoadedModel, ModelRegistry
+from service.schemas import ConfusionOut, JobId, MisclassifiedOut, Mistake, ModelInfo, error_responses
 
 router = APIRouter(prefix="/jobs/{job_id}", tags=["analysis"], responses=error_responses(404, 409))
 PNG = {200: {"content": {"image/png": {}}}}
 
 
-def _evaluate(request: Request, job_id: JobId) -> tuple[LoadedModel, Evaluation]:
-    state = request.app.state
-    with state.sessions() as session:
-        job = get_job_with_checkpoint(session, job_id)
-    model = job_model(state.models, state.settings, job)
-    return model, state.evaluator.evaluate(model)
+def _evaluate(registry: ModelRegistry, evaluator: Evaluator, job_id: JobId) -> tuple[LoadedModel, Evaluation]:
+    model = registry.job(job_id)
+    return model, evaluator.evaluate(model)
 
 
 @router.get("/misclassified", response_model=MisclassifiedOut)
-async def misclassified(job_id: JobId, request: Request, limit: Annotated[int, Query(ge=0, le=10_000)] = 20) -> MisclassifiedOut:
+async def misclassified(job_id: JobId, registry: RegistryDep, evaluator: EvaluatorDep, limit: Annotated[int, Query(ge=0, le=10_000)] = 20) -> MisclassifiedOut:
     """Test images the job's best model gets wrong, most confident mistakes first."""
-    model, result = await run_in_threadpool(_evaluate, request, job_id)
+    model, result = await run_in_threadpool(_evaluate, registry, evaluator, job_id)
     names = model.class_names
     wrong = result.mistakes
     examples = [Mistake(index=int(i), true_label=int(result.labels[i]), true_class=names[result.labels[i]],
@@ -41,41 +37,43 @@ async def misclassified(job_id: JobId, request: Request, limit: Annotated[int, Q
                             examples=examples)
 
 
-def _mistakes_png(request: Request, job_id: JobId, n: int) -> bytes:
-    model, result = _evaluate(request, job_id)
+def _mistakes_png(registry: ModelRegistry, evaluator: Evaluator, data: DataCache, job_id: JobId, n: int) -> bytes:
+    model, result = _evaluate(registry, evaluator, job_id)
     picked = result.mistakes[:n]
-    images = request.app.state.data.split(model.dataset, train=False).images[picked, 0].numpy()
+    images = data.split(model.dataset, train=False).images[picked, 0].numpy()
     names = model.class_names
     titles = [f"{names[result.labels[i]]} -> {names[result.predicted[i]]}" for i in picked]
     return plots.image_grid(images, titles)
 
 
 @router.get("/misclassified.png", response_class=Response, responses=PNG)
-async def misclassified_png(job_id: JobId, request: Request, n: Annotated[int, Query(ge=1, le=100)] = 18) -> Response:
+async def misclassified_png(job_id: JobId, registry: RegistryDep, evaluator: EvaluatorDep, data: DataDep,
+                            n: Annotated[int, Query(ge=1, le=100)] = 18) -> Response:
     """A grid of the most confident mistakes, titled "true -> predicted"."""
-    return Response(await run_in_threadpool(_mistakes_png, request, job_id, n), media_type="image/png")
+    png = await run_in_threadpool(_mistakes_png, registry, evaluator, data, job_id, n)
+    return Response(png, media_type="image/png")
 
 
-def _confusion(request: Request, job_id: JobId) -> tuple[LoadedModel, np.ndarray]:
-    model, result = _evaluate(request, job_id)
+def _confusion(registry: ModelRegistry, evaluator: Evaluator, job_id: JobId) -> tuple[LoadedModel, np.ndarray]:
+    model, result = _evaluate(registry, evaluator, job_id)
     return model, result.confusion()
 
 
 @router.get("/confusion", response_model=ConfusionOut)
-async def confusion(job_id: JobId, request: Request) -> ConfusionOut:
+async def confusion(job_id: JobId, registry: RegistryDep, evaluator: EvaluatorDep) -> ConfusionOut:
     """The test-set confusion matrix (rows true, columns predicted) and per-class accuracy."""
-    model, matrix = await run_in_threadpool(_confusion, request, job_id)
+    model, matrix = await run_in_threadpool(_confusion, registry, evaluator, job_id)
     per_class = (np.diag(matrix) / matrix.sum(axis=1).clip(min=1)).tolist()
-    return ConfusionOut(model=ModelInfo(**model.describe()), class_names=list(DATASETS[model.dataset].class_names),
+    return ConfusionOut(model=ModelInfo(**model.describe()), class_names=list(model.class_names),
                         matrix=matrix.tolist(), per_class_accuracy=per_class,
                         accuracy=float(np.trace(matrix) / matrix.sum()))
 
 
 @router.get("/confusion.png", response_class=Response, responses=PNG)
-async def confusion_png(job_id: JobId, request: Request) -> Response:
+async def confusion_png(job_id: JobId, registry: RegistryDep, evaluator: EvaluatorDep) -> Response:
     """The confusion matrix as a picture."""
     def render() -> bytes:
-        model, matrix = _confusion(request, job_id)
+        model, matrix = _confusion(registry, evaluator, job_id)
         return plots.confusion(matrix, model.class_names, title=f"job {job_id}: {model.model} on {model.dataset}, "
                                                                 f"epoch {model.epoch}")
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 
 from mnistlab.datasets import DATASETS, is_on_disk
+from mnistlab.spec import ARCHITECTURES
 from models_store.summary import summarize
-from service.deps import SettingsDep
+from service.deps import DataDep, SettingsDep
 from service.schemas import DatasetName, DatasetOut, SplitInfo, error_responses
 
 router = APIRouter(tags=["explore"], responses=error_responses(409))
@@ -27,9 +28,8 @@ def list_datasets(settings: SettingsDep) -> list[DatasetOut]:
 
 
 @router.get("/datasets/{name}", response_model=DatasetOut)
-def read_dataset(name: DatasetName, request: Request, settings: SettingsDep) -> DatasetOut:
+def read_dataset(name: DatasetName, data: DataDep, settings: SettingsDep) -> DatasetOut:
     """Sizes and the count and share of each label in train and test (is the data balanced?)."""
-    data = request.app.state.data
     on_disk = is_on_disk(settings.datasets_dir, name)
     splits = {}
     if on_disk:
@@ -41,4 +41,4 @@ def read_dataset(name: DatasetName, request: Request, settings: SettingsDep) -> 
 @router.get("/architectures")
 def architectures(hidden: Annotated[int, Query(ge=1, le=4096)] = 128) -> list[dict]:
     """Each model's layers with output shapes and parameter counts (ffnn with the given `hidden`)."""
-    return [summarize("linear"), summarize("ffnn", hidden=hidden), summarize("cnn")]
+    return [summarize(model, hidden=hidden if model == "ffnn" else None) for model in ARCHITECTURES]

@@ -5,18 +5,18 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import numpy as np
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from mnistlab import jobs
-from mnistlab.datasets import DATASETS
+from mnistlab.spec import DATASET_CLASSES
 from mnistlab.tables import Job
 from service import plots
-from service.deps import SessionDep
+from service.deps import DataDep, ReadSessionDep
 from service.errors import Invalid
-from service.schemas import MAX_ID, JobId, CompareOut, CompareSeries, DatasetName, MetricOut, error_responses
+from service.schemas import MAX_ID, CompareOut, CompareSeries, DatasetName, JobId, MetricOut, error_responses
 from service.submission import get_job
 from service.views import job_view
 
@@ -27,8 +27,11 @@ MAX_COMPARED = 12
 
 def describe_settings(job: Job) -> str:
     parts = [f"#{job.id} {job.model}", job.optimizer, f"lr {job.lr:g}"]
-    if job.momentum:
-        parts.append(f"momentum {job.momentum:g}")
+    for knob, value in job.config.optimizer_params.items():  # only what differs from plain: 0 and false say nothing
+        if value is True:
+            parts.append(knob)
+        elif value:
+            parts.append(f"{knob} {value:g}")
     parts.append(f"batch {job.batch_size or 'full'}")
     return ", ".join(parts)
 
@@ -59,7 +62,7 @@ def _compare(session: Session, raw_ids: str) -> CompareOut:
 
 
 @router.get("/jobs/{job_id}/plot.png", response_class=Response, responses=PNG)
-def job_plot(job_id: JobId, session: SessionDep) -> Response:
+def job_plot(job_id: JobId, session: ReadSessionDep) -> Response:
     """Loss and train and test accuracy against epoch; up to date while the job runs."""
     job = get_job(session, job_id)
     png = plots.curves([(describe_settings(job), _metric_rows(session, job_id))],
@@ -68,13 +71,13 @@ def job_plot(job_id: JobId, session: SessionDep) -> Response:
 
 
 @router.get("/compare", response_model=CompareOut)
-def compare(session: SessionDep, jobs: Annotated[str, Query(description="comma-separated ids, e.g. 1,2")]) -> CompareOut:
+def compare(session: ReadSessionDep, jobs: Annotated[str, Query(description="comma-separated ids, e.g. 1,2")]) -> CompareOut:
     """Several jobs' metrics aligned by epoch, and whether they started from the same weights."""
     return _compare(session, jobs)
 
 
 @router.get("/compare.png", response_class=Response, responses=PNG)
-def compare_png(session: SessionDep, jobs: Annotated[str, Query(description="comma-separated ids")]) -> Response:
+def compare_png(session: ReadSessionDep, jobs: Annotated[str, Query(description="comma-separated ids")]) -> Response:
     """The lab's comparison figure: loss and accuracies of several jobs on shared axes."""
     result = _compare(session, jobs)
     datasets = sorted({get_job(session, s.job_id).dataset for s in result.jobs})
@@ -85,14 +88,14 @@ def compare_png(session: SessionDep, jobs: Annotated[str, Query(description="com
 
 
 @router.get("/datasets/{name}/samples.png", response_class=Response, responses=PNG)
-async def samples_png(name: DatasetName, request: Request, split: Literal["train", "test"] = "train",
+async def samples_png(name: DatasetName, data_cache: DataDep, split: Literal["train", "test"] = "train",
                       n: Annotated[int, Query(ge=1, le=100)] = 18,
                       seed: Annotated[int | None, Query(ge=0)] = None) -> Response:
     """A grid of random images from the data set, titled with their labels."""
     def render() -> bytes:
-        data = request.app.state.data.split(name, train=split == "train")
+        data = data_cache.split(name, train=split == "train")
         picked = np.random.default_rng(seed).choice(len(data), size=n, replace=False)
-        names = DATASETS[name].class_names
+        names = DATASET_CLASSES[name]
         return plots.image_grid(data.images[picked, 0].numpy(), [names[int(data.labels[i])] for i in picked])
 
     return Response(await run_in_threadpool(render), media_type="image/png")

@@ -9,9 +9,19 @@ from fastapi.responses import FileResponse
 
 from mnistlab import jobs
 from models_store import checkpoints
-from service.deps import SessionDep, SettingsDep
+from service.deps import ReadSessionDep, SessionDep, SettingsDep
 from service.errors import Conflict, NotFound
-from service.schemas import MAX_ID, JobId, DatasetName, JobCreate, JobList, JobOut, MetricOut, StatusName, error_responses
+from service.schemas import (
+    MAX_ID,
+    DatasetName,
+    JobId,
+    JobList,
+    JobOut,
+    JobRequest,
+    MetricOut,
+    StatusName,
+    error_responses,
+)
 from service.submission import get_job, list_jobs, submit_job
 from service.views import job_detail, job_views
 
@@ -20,7 +30,7 @@ router = APIRouter(prefix="/jobs", tags=["jobs"], responses=error_responses(404,
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=JobOut,
              responses={200: {"model": JobOut, "description": "Idempotency-Key replay: the job first made with it"}})
-def create_job(job_in: JobCreate, session: SessionDep, settings: SettingsDep, response: Response,
+def create_job(job_in: JobRequest, session: SessionDep, settings: SettingsDep, response: Response,
                idempotency_key: Annotated[str | None, Header(min_length=1, max_length=128)] = None) -> JobOut:
     """Queue a training job. The same Idempotency-Key twice gives the first job back (200), never a second one."""
     job, created = submit_job(session, settings, job_in, idempotency_key)
@@ -32,7 +42,7 @@ def create_job(job_in: JobCreate, session: SessionDep, settings: SettingsDep, re
 
 
 @router.get("", response_model=JobList)
-def read_jobs(session: SessionDep, settings: SettingsDep, status: StatusName | None = None,
+def read_jobs(session: ReadSessionDep, settings: SettingsDep, status: StatusName | None = None,
               dataset: DatasetName | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50,
               offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0) -> JobList:
     """Jobs, newest first."""
@@ -41,13 +51,13 @@ def read_jobs(session: SessionDep, settings: SettingsDep, status: StatusName | N
 
 
 @router.get("/{job_id}", response_model=JobOut)
-def read_job(job_id: JobId, session: SessionDep, settings: SettingsDep) -> JobOut:
+def read_job(job_id: JobId, session: ReadSessionDep, settings: SettingsDep) -> JobOut:
     """One job with its progress, latest and best metrics."""
     return job_detail(session, settings, get_job(session, job_id))
 
 
 @router.get("/{job_id}/metrics", response_model=list[MetricOut])
-def read_metrics(job_id: JobId, session: SessionDep) -> list[MetricOut]:
+def read_metrics(job_id: JobId, session: ReadSessionDep) -> list[MetricOut]:
     """Per-epoch loss and accuracies, in epoch order."""
     get_job(session, job_id)
     return [MetricOut.model_validate(row) for row in jobs.metrics_of(session, job_id)]
@@ -65,7 +75,7 @@ def cancel_job(job_id: JobId, session: SessionDep, settings: SettingsDep) -> Job
 
 @router.get("/{job_id}/checkpoint", response_class=FileResponse,
             responses={200: {"content": {"application/octet-stream": {}}}})
-def download_checkpoint(job_id: JobId, session: SessionDep, settings: SettingsDep,
+def download_checkpoint(job_id: JobId, session: ReadSessionDep, settings: SettingsDep,
                         which: Literal["best", "last"] = "best") -> FileResponse:
     """The checkpoint file; load it with torch.load(f, weights_only=True)."""
     job = get_job(session, job_id)

@@ -1,0 +1,218 @@
+"""What a training job is: its fields, allowed values, defaults, cross-field rules and derived figures.
+
+Everything else derives from this module: the API's request and response models (and so the OpenAPI
+schema), `GET /spec` and the dashboard's form, the database columns, the worker's training config.
+It imports neither torch nor any web framework, so every process can afford to load it.
+
+A new optimizer or hyper-parameter: add it to `OPTIMIZERS` below and to the factory in
+`workers/training.py`. Hyper-parameters live in one JSON column (`jobs.optimizer_params`), so they need
+no migration (docs/design.md says why).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+
+# --- allowed values -------------------------------------------------------------------------------------
+
+DATASET_CLASSES: dict[str, tuple[str, ...]] = {
+    "mnist": tuple(str(digit) for digit in range(10)),
+    "fashion-mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                      "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+}
+DATASET_NAMES = tuple(DATASET_CLASSES)
+TRAIN_SIZE = 60_000  # both data sets: what steps per epoch are counted against
+TEST_SIZE = 10_000
+IMAGE_SHAPE = (1, 28, 28)
+
+ARCHITECTURES = ("linear", "ffnn", "cnn")
+DEFAULT_HIDDEN = 128
+DEVICES = ("auto", "cpu", "cuda", "mps")
+MAX_EPOCHS = 1000
+MAX_SEED = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class HyperParameter:
+    """One optimizer knob: its default and what the API accepts."""
+
+    default: float | bool
+    description: str
+    ge: float | None = None
+    lt: float | None = None
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    default_lr: float
+    hyper: dict[str, HyperParameter] = field(default_factory=dict)
+
+
+OPTIMIZERS: dict[str, OptimizerSpec] = {
+    "sgd": OptimizerSpec(default_lr=0.005, hyper={
+        "momentum": HyperParameter(0.0, "SGD's momentum", ge=0, lt=1),
+        "nesterov": HyperParameter(False, "Nesterov momentum (needs momentum > 0)"),
+    }),
+    "adam": OptimizerSpec(default_lr=0.001),
+    "adamw": OptimizerSpec(default_lr=0.001, hyper={
+        "weight_decay": HyperParameter(0.01, "decoupled weight decay", ge=0, lt=1),
+    }),
+}
+OPTIMIZER_NAMES = tuple(OPTIMIZERS)
+HYPER_PARAMETERS = tuple(dict.fromkeys(name for spec in OPTIMIZERS.values() for name in spec.hyper))
+
+DatasetName = Literal[DATASET_NAMES]  # type: ignore[valid-type]
+ModelName = Literal[ARCHITECTURES]  # type: ignore[valid-type]
+OptimizerName = Literal[OPTIMIZER_NAMES]  # type: ignore[valid-type]
+DeviceName = Literal[DEVICES]  # type: ignore[valid-type]
+
+
+class JobStatus(str, enum.Enum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+    @property
+    def ended(self) -> bool:
+        return self in (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
+
+
+StatusName = Literal[tuple(status.value for status in JobStatus)]  # type: ignore[valid-type]
+
+
+def optimizers_with(knob: str) -> list[str]:
+    return [name for name, spec in OPTIMIZERS.items() if knob in spec.hyper]
+
+
+# --- derived figures ------------------------------------------------------------------------------------
+
+
+def batches_per_epoch(train_size: int, batch_size: int) -> tuple[int, int]:
+    """(steps, size of the last batch); batch_size 0 means one full batch."""
+    size = batch_size or train_size
+    steps = -(-train_size // size)
+    return steps, train_size - (steps - 1) * size
+
+
+# --- the job: what a client asks for, and what it resolves to --------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    """A job with every default filled in: what the database stores and the worker trains."""
+
+    dataset: str
+    model: str
+    optimizer: str
+    epochs: int
+    batch_size: int
+    seed: int
+    lr: float
+    optimizer_params: dict[str, Any] = field(default_factory=dict)  # this optimizer's knobs, all of them
+    hidden: int | None = None
+    device: str = "auto"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "optimizer_params": dict(self.optimizer_params)}
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return batches_per_epoch(TRAIN_SIZE, self.batch_size)[0]
+
+    @property
+    def last_batch_size(self) -> int:
+        return batches_per_epoch(TRAIN_SIZE, self.batch_size)[1]
+
+
+def hyper_parameter_fields(*, bounded: bool) -> dict[str, Any]:
+    """Pydantic fields for every optimizer knob, top-level like `momentum`: optional, null = default.
+    bounded: with the limits the API enforces (requests); without them for responses."""
+    fields: dict[str, Any] = {}
+    for name in HYPER_PARAMETERS:
+        knob = next(spec.hyper[name] for spec in OPTIMIZERS.values() if name in spec.hyper)
+        owners = " or ".join(repr(owner) for owner in optimizers_with(name))
+        limits = {"ge": knob.ge, "lt": knob.lt} if bounded else {}
+        kind = bool if isinstance(knob.default, bool) else float
+        fields[name] = (kind | None, Field(None, **limits, description=(
+            f"{knob.description}; optimizer {owners} only; default {knob.default}")))
+    return fields
+
+
+class _JobRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: DatasetName
+    model: ModelName
+    optimizer: OptimizerName
+    epochs: int = Field(100, ge=1, le=MAX_EPOCHS)
+    batch_size: int = Field(512, ge=0, le=TRAIN_SIZE, description="0: full-batch gradient descent")
+    lr: float | None = Field(None, gt=0, le=10, description="default: " + ", ".join(
+        f"{name} {spec.default_lr:g}" for name, spec in OPTIMIZERS.items()))
+    hidden: int | None = Field(None, ge=1, le=4096, description=f"ffnn only; default {DEFAULT_HIDDEN}")
+    device: DeviceName = "auto"
+    seed: int | None = Field(None, ge=0, le=MAX_SEED, description="default: random, recorded")
+
+    @model_validator(mode="after")
+    def _only_where_meaningful(self) -> "_JobRequest":
+        if self.hidden is not None and self.model != "ffnn":
+            raise ValueError(f"hidden applies to model 'ffnn' only, not {self.model!r}")
+        for knob in HYPER_PARAMETERS:
+            owners = optimizers_with(knob)
+            if getattr(self, knob) is not None and self.optimizer not in owners:
+                raise ValueError(f"{knob} applies to optimizer {' or '.join(map(repr, owners))} only, "
+                                 f"not {self.optimizer!r}")
+        if getattr(self, "nesterov", None) and not getattr(self, "momentum", None):
+            raise ValueError("nesterov needs momentum > 0 (Nesterov's method is a kind of momentum)")
+        return self
+
+    def resolve(self, *, seed: int) -> JobConfig:
+        """The complete config; `seed` is used when the request gave none."""
+        spec = OPTIMIZERS[self.optimizer]
+        params = {name: getattr(self, name) if getattr(self, name) is not None else knob.default
+                  for name, knob in spec.hyper.items()}
+        return JobConfig(dataset=self.dataset, model=self.model, optimizer=self.optimizer, epochs=self.epochs,
+                         batch_size=self.batch_size, seed=self.seed if self.seed is not None else seed,
+                         lr=self.lr or spec.default_lr, optimizer_params=params,
+                         hidden=(self.hidden or DEFAULT_HIDDEN) if self.model == "ffnn" else None,
+                         device=self.device)
+
+
+# POST /jobs: what a client may set; every optimizer knob is a top-level field of its own.
+JobRequest = create_model("JobRequest", __base__=_JobRequest, __doc__="A training job to queue.",
+                          **hyper_parameter_fields(bounded=True))
+
+
+def describe() -> dict[str, Any]:
+    """GET /spec: every choice a client can make, with defaults and rules, for forms and clients."""
+    schema = JobRequest.model_json_schema()["properties"]
+
+    def bounds(name: str) -> dict[str, Any]:
+        prop = schema[name]
+        options = [part for part in prop.get("anyOf", [prop]) if part.get("type") != "null"]
+        return {key: value for key, value in options[0].items()
+                if key in ("type", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")}
+
+    return {
+        "datasets": [{"name": name, "class_names": list(classes), "train_size": TRAIN_SIZE, "test_size": TEST_SIZE,
+                      "image_shape": list(IMAGE_SHAPE)} for name, classes in DATASET_CLASSES.items()],
+        "models": [{"name": name, "options": {"hidden": {"default": DEFAULT_HIDDEN, **bounds("hidden")}}
+                    if name == "ffnn" else {}} for name in ARCHITECTURES],
+        "optimizers": [{"name": name, "default_lr": spec.default_lr,
+                        "options": {knob: {"default": p.default, "description": p.description, **bounds(knob)}
+                                    for knob, p in spec.hyper.items()}} for name, spec in OPTIMIZERS.items()],
+        "devices": list(DEVICES),
+        "statuses": [status.value for status in JobStatus],
+        "fields": {name: {"default": schema[name].get("default"), "description": schema[name].get("description"),
+                          **bounds(name)}
+                   for name in ("epochs", "batch_size", "lr", "seed")},
+        "rules": ["hidden applies to model 'ffnn' only",
+                  *(f"{knob} applies to optimizer {' or '.join(map(repr, optimizers_with(knob)))} only"
+                    for knob in HYPER_PARAMETERS),
+                  "nesterov needs momentum > 0"],
+    }

@@ -1,0 +1,47 @@
+"""What the API process holds for its lifetime, in one typed object (routes reach it through service/deps.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import sessionmaker
+
+from mnistlab import schema
+from mnistlab.db import make_engine, make_sessions
+from mnistlab.settings import Settings
+from service.evaluation import DataCache, Evaluator
+from service.metrics import ApiMetrics
+from service.prediction import PredictionPipeline
+from service.registry import ModelRegistry
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    engine: Engine
+    read_engine: Engine
+    sessions: sessionmaker  # writes: on SQLite every transaction takes the write lock up front
+    reads: sessionmaker     # reads: never wait for the write lock, refuse to write
+    registry: ModelRegistry
+    pipeline: PredictionPipeline
+    data: DataCache
+    evaluator: Evaluator
+    metrics: ApiMetrics
+
+    @classmethod
+    def open(cls, settings: Settings, metrics: ApiMetrics) -> "AppState":
+        settings.ensure_dirs()
+        engine = make_engine(settings.db_url)
+        schema.upgrade(engine)
+        read_engine = make_engine(settings.db_url, read_only=True)
+        sessions, reads = make_sessions(engine), make_sessions(read_engine)
+        registry = ModelRegistry(settings=settings, reads=reads)
+        data = DataCache(settings)
+        return cls(settings=settings, engine=engine, read_engine=read_engine, sessions=sessions, reads=reads,
+                   registry=registry, pipeline=PredictionPipeline(metrics, max_pixels=settings.max_pixels),
+                   data=data, evaluator=Evaluator(data), metrics=metrics)
+
+    def close(self) -> None:
+        self.engine.dispose()
+        self.read_engine.dispose()

@@ -1,0 +1,97 @@
+"""The schema is made and migrated at start-up by Alembic, on SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from datetime import datetime
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Connection, Engine, MetaData, Table, func, insert, inspect, select, text
+
+from mnistlab import schema, tables
+from mnistlab.db import Base, make_engine, make_sessions
+from tests.helpers.postgres import both_databases
+from tests.helpers.servers import REPO
+
+
+@both_databases
+def test_a_new_database_gets_exactly_the_tables_the_code_expects(database: str) -> None:
+    engine = make_engine(database)
+    try:
+        schema.upgrade(engine)
+        schema.upgrade(engine)  # a second start changes nothing
+        with engine.connect() as connection:
+            differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+            assert differences == []
+            assert schema.current_revision(connection) == schema.head_revision()
+    finally:
+        engine.dispose()
+
+
+def _migrate_to(engine: Engine, revision: str) -> None:
+    config = schema.alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def _insert_0001_job(connection: Connection, *, optimizer: str, momentum: float) -> None:
+    """A job row as revision 0001 stored it: momentum in a column of its own."""
+    old_jobs = Table("jobs", MetaData(), autoload_with=connection)
+    connection.execute(insert(old_jobs).values(
+        status="succeeded", dataset="mnist", model="linear", optimizer=optimizer, lr=0.1, momentum=momentum,
+        epochs=1, batch_size=64, device="cpu", seed=1, attempts=1, cancel_requested=False,
+        progress_epoch=1, progress_fraction=0.0, created_at=datetime(2026, 11, 1)))
+
+
+def test_a_database_made_before_migrations_is_adopted_with_its_jobs(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    try:
+        _migrate_to(engine, schema.BASELINE)  # what mnistlab made before Alembic: these tables, no version
+        with engine.begin() as connection:
+            connection.execute(text("DROP TABLE alembic_version"))
+            _insert_0001_job(connection, optimizer="sgd", momentum=0.0)
+        schema.upgrade(engine)
+        with engine.connect() as connection:
+            assert schema.current_revision(connection) == schema.head_revision()
+            assert connection.scalar(select(func.count()).select_from(tables.Job)) == 1
+    finally:
+        engine.dispose()
+
+
+@both_databases
+def test_optimizer_settings_of_old_jobs_move_into_optimizer_params(database: str) -> None:
+    engine = make_engine(database)
+    try:
+        _migrate_to(engine, "0001")
+        with engine.begin() as connection:
+            _insert_0001_job(connection, optimizer="sgd", momentum=0.9)
+            _insert_0001_job(connection, optimizer="adam", momentum=0.0)
+        schema.upgrade(engine)
+        with make_sessions(engine)() as session:
+            sgd, adam = session.scalars(select(tables.Job).order_by(tables.Job.id)).all()
+            assert sgd.config.optimizer_params == {"momentum": 0.9, "nesterov": False}
+            assert adam.config.optimizer_params == {}
+    finally:
+        engine.dispose()
+
+
+@both_databases
+def test_processes_starting_together_migrate_once_without_errors(database: str) -> None:
+    code = "import sys; from mnistlab import schema; from mnistlab.db import make_engine; " \
+           "schema.upgrade(make_engine(sys.argv[1]))"
+    starting = [subprocess.Popen([sys.executable, "-c", code, database], cwd=REPO, stderr=subprocess.PIPE)
+                for _ in range(4)]
+    errors = [process.communicate(timeout=120)[1].decode() for process in starting]
+    assert [process.returncode for process in starting] == [0, 0, 0, 0], errors
+    engine = make_engine(database)
+    try:
+        with engine.connect() as connection:
+            assert {"jobs", "epoch_metrics", "workers", "default_models"} <= set(inspect(connection).get_table_names())
+            assert schema.current_revision(connection) == schema.head_revision()
+    finally:
+        engine.dispose()

@@ -1,0 +1,110 @@
+"""Real mnistlab processes for tests: settings in a temp folder, workers and `serve`, stopped after each test."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mnistlab.settings import Settings
+from tests.helpers.ports import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def wait_for(predicate: Callable[[], object], *, timeout: float, what: str, interval: float = 0.05) -> object:
+    """Poll until predicate() is truthy; fail naming what we waited for."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def make_settings(home: Path, data_dir: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = dict(home=home, data_dir=data_dir, download=False, heartbeat_timeout=3.0,
+                                     poll_interval=0.1)
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("MNISTLAB_")}
+    env.update(MNISTLAB_HOME=str(settings.home), MNISTLAB_DATA_DIR=str(settings.datasets_dir),
+               MNISTLAB_DATABASE_URL=settings.db_url, MNISTLAB_DOWNLOAD=str(settings.download).lower(),
+               MNISTLAB_HEARTBEAT_TIMEOUT=str(settings.heartbeat_timeout),
+               MNISTLAB_POLL_INTERVAL=str(settings.poll_interval), MNISTLAB_MAX_ATTEMPTS=str(settings.max_attempts),
+               MNISTLAB_CHECKPOINTS=str(settings.checkpoint_dir), MNISTLAB_LOG_JSON=str(settings.log_json).lower())
+    return env
+
+
+class Processes:
+    """Starts real mnistlab processes and makes sure none outlives its test."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.started: list[subprocess.Popen[bytes]] = []
+        self.cleanups: list[Callable[[], object]] = []
+
+    def start(self, *args: str, settings: Settings | None = None, log: Path | None = None,
+              run_in: list[str] | None = None, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        output = open(log, "ab") if log is not None else None  # noqa: SIM115 (closed below, after the process)
+        process = subprocess.Popen([*(run_in or []), sys.executable, "-m", "mnistlab.cli", *args],
+                                   env={**settings_env(settings or self.settings), **(env or {})}, cwd=REPO,
+                                   stderr=output)
+        if output is not None:
+            self.cleanups.append(output.close)
+        self.started.append(process)
+        return process
+
+    def worker(self, *args: str, settings: Settings | None = None, log: Path | None = None,
+               run_in: list[str] | None = None) -> subprocess.Popen[bytes]:
+        return self.start("worker", "--threads", "1", *args, settings=settings, log=log, run_in=run_in)
+
+    def stop_all(self) -> None:
+        for cleanup in self.cleanups:
+            cleanup()
+        for process in self.started:  # politely first: a server then stops its own workers
+            if process.poll() is None:
+                process.terminate()
+        for process in self.started:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+class LiveServer:
+    def __init__(self, process: subprocess.Popen[bytes], url: str) -> None:
+        self.process, self.url = process, url
+        self.http = httpx.Client(base_url=url, timeout=30)
+
+
+def start_server(processes: Processes, settings: Settings, *, workers: int = 1, port: int | None = None,
+                 log: Path | None = None) -> LiveServer:
+    port = port or free_port()
+    process = processes.start("serve", "--port", str(port), "--workers", str(workers), "--grace", "10",
+                              settings=settings, log=log)
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        assert process.poll() is None, "the server exited"
+        try:
+            return httpx.get(f"{url}/health", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_for(healthy, timeout=60, what="the server's /health")
+    server = LiveServer(process, url)
+    processes.cleanups.append(server.http.close)
+    return server

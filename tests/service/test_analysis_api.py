@@ -1,0 +1,75 @@
+"""Curves, comparisons, mistakes and confusion of real trained jobs."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from workers.worker import Worker
+
+pytestmark = pytest.mark.datasets
+
+SGD = {"dataset": "mnist", "model": "ffnn", "hidden": 32, "optimizer": "sgd", "lr": 0.05, "epochs": 3,
+       "batch_size": 100, "seed": 4}
+ADAM = {**SGD, "optimizer": "adam", "lr": 0.001}
+
+
+@pytest.fixture
+def trained(client: TestClient, settings) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    sgd = client.post("/jobs", json=SGD).json()["id"]
+    adam = client.post("/jobs", json=ADAM).json()["id"]
+    assert Worker(settings).run(burst=True) == 2
+    return sgd, adam
+
+
+def _png(response) -> Image.Image:  # type: ignore[no-untyped-def]
+    assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+    image = Image.open(io.BytesIO(response.content))
+    assert image.format == "PNG" and 300 < image.width < 3000 and 200 < image.height < 3000
+    return image
+
+
+def test_misclassified_count_matches_the_checkpoint_accuracy(client: TestClient, trained) -> None:  # type: ignore[no-untyped-def]
+    sgd, _ = trained
+    job = client.get(f"/jobs/{sgd}").json()
+    result = client.get(f"/jobs/{sgd}/misclassified?limit=5").json()
+    assert result["model"]["epoch"] == job["best"]["epoch"] and result["test_images"] == 1000
+    assert result["count"] == round((1 - job["best"]["test_accuracy"]) * result["test_images"])
+    confidences = [m["confidence"] for m in result["examples"]]
+    assert len(confidences) == 5 and confidences == sorted(confidences, reverse=True)
+    assert all(m["true_label"] != m["predicted_label"] for m in result["examples"])
+    _png(client.get(f"/jobs/{sgd}/misclassified.png?n=8"))
+
+
+def test_confusion_matrix_adds_up(client: TestClient, trained) -> None:  # type: ignore[no-untyped-def]
+    _, adam = trained
+    confusion = client.get(f"/jobs/{adam}/confusion").json()
+    matrix = confusion["matrix"]
+    assert sum(map(sum, matrix)) == 1000 and len(matrix) == 10
+    assert confusion["accuracy"] == client.get(f"/jobs/{adam}").json()["best"]["test_accuracy"]
+    assert confusion["per_class_accuracy"][0] == matrix[0][0] / sum(matrix[0])
+    _png(client.get(f"/jobs/{adam}/confusion.png"))
+
+
+def test_compare_aligns_epochs_and_knows_the_start_was_the_same(client: TestClient, trained) -> None:  # type: ignore[no-untyped-def]
+    sgd, adam = trained
+    compared = client.get(f"/compare?jobs={sgd},{adam}").json()
+    assert compared["epochs"] == [1, 2, 3] and compared["same_initial_weights"] is True
+    assert [s["job_id"] for s in compared["jobs"]] == [sgd, adam]
+    assert "sgd" in compared["jobs"][0]["label"] and "adam" in compared["jobs"][1]["label"]
+    assert client.get(f"/jobs/{sgd}").json()["init_hash"] == client.get(f"/jobs/{adam}").json()["init_hash"]
+    _png(client.get(f"/compare.png?jobs={sgd},{adam}"))
+    _png(client.get(f"/jobs/{sgd}/plot.png"))
+
+
+def test_analysis_errors(client: TestClient) -> None:
+    queued = client.post("/jobs", json=SGD).json()["id"]
+    assert client.get(f"/jobs/{queued}/misclassified").status_code == 409
+    assert client.get("/jobs/999/confusion").status_code == 404
+    assert client.get("/compare?jobs=1,x").status_code == 422
+    assert client.get("/compare?jobs=").status_code == 422
+    assert client.get("/compare?jobs=999").status_code == 404
+    _png(client.get(f"/jobs/{queued}/plot.png"))  # a job with no epoch yet still draws its (empty) axes

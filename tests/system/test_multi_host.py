@@ -1,0 +1,118 @@
+"""Many hosts: the API and PostgreSQL on one, a worker on each of two others (network namespaces).
+
+The layout of docs/deploy.md's multi-host section, with the checkpoint folder shared between the
+hosts as an NFS mount would share it. One worker host is cut off the network in the middle of a job:
+the job is requeued once its heartbeat is stale (by the API's sweep or the other worker) and the other
+worker finishes it from the last checkpoint;
+the cut-off worker waits, and rejoins when its link is back.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mnistlab.settings import Settings
+from tests.helpers.netns import Lab
+from tests.helpers.postgres import PostgresServer, create_database
+from tests.helpers.servers import Processes, wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.netns, pytest.mark.postgres]
+
+API_KEY = "multi-host-test-key"
+JOBS, EPOCHS = 10, 3
+
+
+@pytest.fixture
+def lab() -> Iterator[Lab]:
+    network = Lab()
+    yield network
+    network.close()
+
+
+def succeeded_jobs(log: Path) -> set[int]:
+    return {line["job_id"] for line in map(json.loads, log.read_text().splitlines())
+            if line.get("message") == "succeeded"}
+
+
+def test_two_worker_hosts_share_the_jobs_and_one_cut_off_mid_job_loses_nothing(
+        lab: Lab, processes: Processes, small_data_dir: Path, tmp_path: Path) -> None:
+    hub, host1, host2 = lab.namespace("api"), lab.namespace("w1"), lab.namespace("w2")
+    laptop, link1, link2 = lab.link(hub, None), lab.link(hub, host1), lab.link(hub, host2)
+    postgres = PostgresServer(port=5432, listen=("*",), trusted_networks=(lab.network,),
+                              run_in=lab.run_in(hub)).start()
+    processes.cleanups.append(postgres.stop)
+    database = create_database(postgres.admin_url(laptop.hub_address)).rsplit("/", 1)[1]
+
+    def settings_on(host_address: str, **extra: object) -> Settings:
+        # One checkpoint folder for all three hosts: the shared mount of the multi-host layout.
+        return Settings(home=tmp_path / "shared", data_dir=small_data_dir, download=False, heartbeat_timeout=4.0,
+                        poll_interval=0.1, log_json=True,
+                        database_url=f"postgresql+psycopg://postgres@{host_address}:5432/{database}", **extra)
+
+    processes.start("serve", "--host", "0.0.0.0", "--port", "8000", "--workers", "0",
+                    settings=settings_on("127.0.0.1"), run_in=lab.run_in(hub), env={"MNISTLAB_API_KEY": API_KEY})
+    logs = tmp_path / "worker1.log", tmp_path / "worker2.log"
+    worker1 = processes.worker(settings=settings_on(link1.hub_address), log=logs[0], run_in=lab.run_in(host1))
+    worker2 = processes.worker(settings=settings_on(link2.hub_address), log=logs[1], run_in=lab.run_in(host2))
+    api = httpx.Client(base_url=f"http://{laptop.hub_address}:8000", timeout=30,
+                       headers={"Authorization": f"Bearer {API_KEY}"})
+    processes.cleanups.append(api.close)
+
+    def answering() -> bool:
+        try:
+            return api.get("/health").status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_for(answering, timeout=60, what="the API on the hub host")
+    # The API accepts a cpu job once a worker has announced that device.
+    job = {"dataset": "mnist", "model": "cnn", "optimizer": "adam", "epochs": EPOCHS, "batch_size": 128, "device": "cpu"}
+    wait_for(lambda: api.post("/jobs", json={**job, "seed": 0}).status_code == 201, timeout=60, what="a live worker")
+    for seed in range(1, JOBS):
+        assert api.post("/jobs", json={**job, "seed": seed}).status_code == 201
+
+    worker1_prefix = f"{socket.gethostname()}-{worker1.pid}-"
+    seen_on_worker1: set[int] = set()
+
+    def worker1_mid_job_after_finishing_one() -> int | None:
+        running = api.get("/jobs", params={"status": "running", "limit": 50}).json()["jobs"]
+        current = [j for j in running if (j["worker_id"] or "").startswith(worker1_prefix)]
+        finished = {j["id"] for j in api.get("/jobs", params={"status": "succeeded", "limit": 50}).json()["jobs"]}
+        seen_on_worker1.update(j["id"] for j in current)
+        for j in current:
+            if seen_on_worker1 & finished and 1 <= j["progress"]["epoch"] <= EPOCHS - 2:
+                return j["id"]
+        return None
+
+    cut_job = wait_for(worker1_mid_job_after_finishing_one, timeout=120, what="worker 1 mid-way through its 2nd job")
+    link1.set("down")  # host 1 is cut off: it can reach neither PostgreSQL nor the API
+
+    def all_done() -> bool:
+        return api.get("/jobs", params={"status": "succeeded"}).json()["total"] == JOBS
+
+    wait_for(all_done, timeout=180, what=f"all {JOBS} jobs to succeed", interval=0.5)
+    jobs = {j["id"]: j for j in api.get("/jobs", params={"limit": 50}).json()["jobs"]}
+    assert len(jobs) == JOBS
+    for job_id, detail in jobs.items():  # each ran once: exactly its epochs, no epoch twice
+        assert [m["epoch"] for m in api.get(f"/jobs/{job_id}/metrics").json()] == list(range(1, EPOCHS + 1))
+        assert detail["attempts"] == (2 if job_id == cut_job else 1), detail
+    assert worker1.poll() is None, "the cut-off worker should wait for the database, not crash"
+    link1.set("up")  # the host is back: its worker rejoins without a restart
+    wait_for(lambda: "the database is reachable again" in logs[0].read_text(), timeout=60,
+             what="worker 1 to reach the database again", interval=0.5)
+    processes.stop_all()
+    assert (worker1.returncode, worker2.returncode) == (0, 0)
+
+    by_worker1, by_worker2 = succeeded_jobs(logs[0]), succeeded_jobs(logs[1])
+    assert by_worker1 and by_worker2 and not by_worker1 & by_worker2
+    assert by_worker1 | by_worker2 == set(jobs)
+    assert cut_job in by_worker2
+    worker1_lines = [json.loads(line) for line in logs[0].read_text().splitlines()]
+    assert any(line.get("job_id") == cut_job and ("giving the job up" in line["message"] or
+                                                  "lost the database" in line["message"]) for line in worker1_lines)

@@ -1,0 +1,148 @@
+"""Real worker processes against a real SQLite database: kills, hand-backs, cancels, exactly-once."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from mnistlab.tables import EpochMetric, Job
+from models_store import checkpoints
+from tests.helpers.postgres import both_databases
+from tests.helpers.servers import REPO, Processes, make_settings, settings_env, wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.datasets]
+
+JOB = {"dataset": "mnist", "model": "cnn", "optimizer": "adam", "epochs": 4, "batch_size": 64, "seed": 11,
+       "device": "cpu"}
+
+
+def _job(client: TestClient, job_id: int) -> dict:
+    return client.get(f"/jobs/{job_id}").json()
+
+
+def _wait_status(client: TestClient, job_id: int, status: str, timeout: float = 120) -> dict:
+    return wait_for(lambda: (job := _job(client, job_id))["status"] == status and job, timeout=timeout,
+                    what=f"job {job_id} to be {status}")  # type: ignore[return-value]
+
+
+def _weights(settings, job_id: int) -> dict:  # type: ignore[no-untyped-def]
+    return checkpoints.load(checkpoints.checkpoint_path(settings.checkpoint_dir, job_id, "last"))["model"]
+
+
+@both_databases
+def test_a_worker_killed_mid_job_is_replaced_and_the_result_is_bit_identical(
+        client: TestClient, processes: Processes, settings, sessions) -> None:  # type: ignore[no-untyped-def]
+    killed_job = client.post("/jobs", json={**JOB, "epochs": 5}).json()["id"]
+    first = processes.worker()
+    wait_for(lambda: _job(client, killed_job)["progress"]["epoch"] >= 2 and _job(client, killed_job)["progress"]["fraction"] > 0.2,
+             timeout=120, what="the third epoch to be under way")
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    assert _job(client, killed_job)["status"] == "running"  # nobody knows yet that its worker died
+    processes.worker()
+    done = _wait_status(client, killed_job, "succeeded")
+    assert done["attempts"] == 2
+    with sessions.begin() as session:
+        epochs = session.scalars(select(EpochMetric.epoch).where(EpochMetric.job_id == killed_job)).all()
+    assert sorted(epochs) == [1, 2, 3, 4, 5]
+    # The same job never interrupted, for comparison.
+    clean_job = client.post("/jobs", json={**JOB, "epochs": 5}).json()["id"]
+    _wait_status(client, clean_job, "succeeded")
+    for a, b in zip(_weights(settings, killed_job).values(), _weights(settings, clean_job).values(), strict=True):
+        assert torch.equal(a, b)
+
+
+@both_databases
+def test_sigterm_saves_mid_epoch_hands_back_and_the_resumed_job_is_bit_identical(
+        client: TestClient, processes: Processes, settings) -> None:  # type: ignore[no-untyped-def]
+    job_id = client.post("/jobs", json={**JOB, "epochs": 3}).json()["id"]
+    worker = processes.worker()
+    wait_for(lambda: (p := _job(client, job_id)["progress"])["epoch"] == 1 and p["fraction"] > 0.1, timeout=120,
+             what="the second epoch to be under way")
+    worker.send_signal(signal.SIGTERM)
+    started = time.monotonic()
+    assert worker.wait(timeout=10) == 0
+    assert time.monotonic() - started < 10
+    handed_back = _job(client, job_id)
+    assert handed_back["status"] == "queued" and handed_back["attempts"] == 0
+    saved = checkpoints.load(checkpoints.checkpoint_path(settings.checkpoint_dir, job_id, "last"))
+    assert saved["epoch"] == 1 and saved["step_in_epoch"] > 0  # saved at the batch it stopped at
+    processes.worker()
+    assert _wait_status(client, job_id, "succeeded")["attempts"] == 1
+    assert [m["epoch"] for m in client.get(f"/jobs/{job_id}/metrics").json()] == [1, 2, 3]
+    clean_job = client.post("/jobs", json={**JOB, "epochs": 3}).json()["id"]
+    _wait_status(client, clean_job, "succeeded")
+    for a, b in zip(_weights(settings, job_id).values(), _weights(settings, clean_job).values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_the_first_sigterm_asks_to_stop_and_a_second_exits_at_once(settings) -> None:  # type: ignore[no-untyped-def]
+    script = (
+        "import signal, sys\n"
+        "from workers.worker import Worker\n"
+        "worker = Worker(Settings())\n"
+        "worker.install_signal_handlers()\n"
+        "signal.raise_signal(signal.SIGTERM)\n"
+        "print('asked to stop:', worker.shutting_down.is_set(), flush=True)\n"
+        "signal.raise_signal(signal.SIGTERM)\n"
+        "print('still running after the second signal', flush=True)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", "from mnistlab.settings import Settings\n" + script],
+                            env=settings_env(settings), cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.stdout == "asked to stop: True\n"
+    assert result.returncode == 128 + signal.SIGTERM
+
+
+@both_databases
+def test_cancel_stops_a_running_job_and_keeps_its_metrics(client: TestClient, processes: Processes) -> None:
+    job_id = client.post("/jobs", json={**JOB, "epochs": 50}).json()["id"]
+    processes.worker()
+    wait_for(lambda: _job(client, job_id)["latest"] is not None, timeout=120, what="a first epoch")
+    assert client.post(f"/jobs/{job_id}/cancel").status_code == 200
+    job = _wait_status(client, job_id, "cancelled", timeout=30)
+    assert job["finished_at"] is not None and job["latest"]["epoch"] >= 1
+    assert len(client.get(f"/jobs/{job_id}/metrics").json()) == job["latest"]["epoch"]
+
+
+def test_a_missing_data_set_fails_the_job_with_the_import_hint(client: TestClient, processes: Processes,
+                                                               settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    job_id = client.post("/jobs", json={**JOB, "epochs": 1}).json()["id"]
+    empty = make_settings(settings.home, tmp_path / "no-data", database_url=settings.db_url)
+    processes.worker("--burst", settings=empty).wait(timeout=60)
+    job = _job(client, job_id)
+    assert job["status"] == "failed" and "mnistlab datasets import" in job["error"]
+    assert client.get("/health").status_code == 200
+
+
+@both_databases
+def test_two_workers_run_each_job_exactly_once(client: TestClient, processes: Processes, sessions) -> None:  # type: ignore[no-untyped-def]
+    ids = [client.post("/jobs", json={**JOB, "model": "linear", "epochs": 2, "batch_size": 1000, "seed": s}).json()["id"]
+           for s in range(6)]
+    workers = [processes.worker("--burst") for _ in range(2)]
+    for worker in workers:
+        assert worker.wait(timeout=120) == 0
+    with sessions.begin() as session:
+        rows = session.scalars(select(Job).where(Job.id.in_(ids))).all()
+        metric_count = len(session.scalars(select(EpochMetric.id)).all())
+    assert {job.status.value for job in rows} == {"succeeded"}
+    assert all(job.attempts == 1 for job in rows)
+    assert metric_count == 2 * len(ids)
+
+
+def test_the_api_requeues_a_dead_workers_job_even_when_no_worker_is_free(
+        client: TestClient, processes: Processes, settings) -> None:  # type: ignore[no-untyped-def]
+    job_id = client.post("/jobs", json=JOB).json()["id"]
+    worker = processes.worker()
+    _wait_status(client, job_id, "running")
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    # No worker is left to sweep: the API notices within about one heartbeat timeout (3 s here).
+    job = _wait_status(client, job_id, "queued", timeout=4 * settings.heartbeat_timeout)
+    assert job["attempts"] == 1 and job["worker_id"] is None

@@ -1,0 +1,138 @@
+from pathlib import Path
+
+import pytest
+import torch
+
+from mnistlab.datasets import load_split
+from mnistlab.spec import JobConfig
+from models_store import checkpoints
+from workers.devices import available_devices, describe, resolve
+from workers.training import Stopped, checkpoint_payload, make_optimizer, new_state, restore_state, run_epoch
+
+CPU = torch.device("cpu")
+
+
+pytestmark = pytest.mark.datasets
+
+
+def _config(**overrides: object) -> JobConfig:
+    values: dict[str, object] = dict(dataset="mnist", model="cnn", optimizer="adam", epochs=3, batch_size=256,
+                                     seed=3, lr=0.001)
+    values.update(overrides)
+    return JobConfig(**values)  # type: ignore[arg-type]
+
+
+def _train(small_data_dir: Path, config: JobConfig, epochs: int):  # type: ignore[no-untyped-def]
+    train = load_split(small_data_dir, "mnist", train=True)
+    test = load_split(small_data_dir, "mnist", train=False)
+    state = new_state(config, CPU)
+    rows = [run_epoch(state, train, test, batch_size=config.batch_size) for _ in range(epochs)]
+    return state, rows
+
+
+def test_training_learns_and_reports_each_epoch(small_data_dir: Path) -> None:
+    _, rows = _train(small_data_dir, _config(batch_size=64), 2)
+    assert [row["epoch"] for row in rows] == [1, 2]
+    assert rows[1]["loss"] < rows[0]["loss"]
+    assert rows[1]["test_accuracy"] > 0.85
+
+
+def test_same_seed_gives_bit_identical_weights(small_data_dir: Path) -> None:
+    first, _ = _train(small_data_dir, _config(model="ffnn", hidden=64, optimizer="sgd", lr=0.05,
+                                             optimizer_params={"momentum": 0.9, "nesterov": False}), 2)
+    second, _ = _train(small_data_dir, _config(model="ffnn", hidden=64, optimizer="sgd", lr=0.05,
+                                             optimizer_params={"momentum": 0.9, "nesterov": False}), 2)
+    for a, b in zip(first.model.state_dict().values(), second.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("config", [
+    _config(),
+    _config(optimizer="adamw", optimizer_params={"weight_decay": 0.05}),
+    _config(optimizer="sgd", lr=0.05, optimizer_params={"momentum": 0.9, "nesterov": True}),
+], ids=["adam", "adamw", "sgd-nesterov"])
+def test_resuming_from_a_checkpoint_is_bit_identical_to_not_stopping(small_data_dir: Path, tmp_path: Path,
+                                                                     config: JobConfig) -> None:
+    uninterrupted, _ = _train(small_data_dir, config, 3)
+    halfway, _ = _train(small_data_dir, config, 1)
+    path = tmp_path / "last.pt"
+    checkpoints.save_atomic(checkpoint_payload(halfway, config), path)
+    resumed = restore_state(checkpoints.load(path), config, CPU)
+    train = load_split(small_data_dir, "mnist", train=True)
+    test = load_split(small_data_dir, "mnist", train=False)
+    for _ in range(2):
+        run_epoch(resumed, train, test, batch_size=config.batch_size)
+    assert resumed.epoch == 3 and len(resumed.history) == 3
+    for a, b in zip(uninterrupted.model.state_dict().values(), resumed.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_full_batch_gradient_descent_takes_one_step_per_epoch(small_data_dir: Path) -> None:
+    state, rows = _train(small_data_dir, _config(model="linear", optimizer="sgd", lr=0.5, batch_size=0), 2)
+    assert state.optimizer.state_dict()["state"] == {}  # plain SGD keeps no state...
+    assert rows[1]["loss"] < rows[0]["loss"]  # ...but each epoch's single step still lowers the loss
+
+
+@pytest.mark.parametrize("device", available_devices())
+def test_a_job_trains_on_each_device_this_machine_has(small_data_dir: Path, device: str) -> None:
+    """On a GPU host this covers cuda (and mps on a Mac); everywhere it covers the CPU."""
+    target = resolve(device)
+    train = load_split(small_data_dir, "mnist", train=True).to(target)
+    test = load_split(small_data_dir, "mnist", train=False).to(target)
+    state = new_state(_config(batch_size=64), target)
+    row = run_epoch(state, train, test, batch_size=64)
+    assert row["test_accuracy"] > 0.8
+    assert next(state.model.parameters()).device.type == target.type
+    assert describe(target).startswith(target.type)
+
+
+@pytest.mark.parametrize("config", [
+    _config(),
+    _config(optimizer="adamw", optimizer_params={"weight_decay": 0.05}),
+    _config(optimizer="sgd", lr=0.05, optimizer_params={"momentum": 0.9, "nesterov": True}),
+], ids=["adam", "adamw", "sgd-nesterov"])
+def test_an_epoch_stopped_mid_way_and_resumed_from_its_checkpoint_is_bit_identical(small_data_dir: Path,
+                                                                                    tmp_path: Path,
+                                                                                    config: JobConfig) -> None:
+    train = load_split(small_data_dir, "mnist", train=True)
+    test = load_split(small_data_dir, "mnist", train=False)
+    whole = new_state(config, CPU)
+    expected = [run_epoch(whole, train, test, batch_size=config.batch_size) for _ in range(2)]
+    stopped = new_state(config, CPU)
+    run_epoch(stopped, train, test, batch_size=config.batch_size)
+    with pytest.raises(Stopped):
+        run_epoch(stopped, train, test, batch_size=config.batch_size, on_batch=lambda done, total: done == 7)
+    path = tmp_path / "last.pt"
+    checkpoints.save_atomic(checkpoint_payload(stopped, config), path)
+    resumed = restore_state(checkpoints.load(path), config, CPU)
+    assert (resumed.epoch, resumed.step_in_epoch) == (1, 7)
+    row = run_epoch(resumed, train, test, batch_size=config.batch_size)
+    assert row["loss"] == expected[1]["loss"] and row["test_accuracy"] == expected[1]["test_accuracy"]
+    for a, b in zip(whole.model.state_dict().values(), resumed.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_the_optimizer_gets_the_jobs_knobs() -> None:
+    model = torch.nn.Linear(4, 2)
+    adamw = make_optimizer(_config(optimizer="adamw", optimizer_params={"weight_decay": 0.05}), model)
+    assert isinstance(adamw, torch.optim.AdamW) and adamw.defaults["weight_decay"] == 0.05
+    sgd = make_optimizer(_config(optimizer="sgd", lr=0.1, optimizer_params={"momentum": 0.9, "nesterov": True}), model)
+    assert isinstance(sgd, torch.optim.SGD)
+    assert (sgd.defaults["lr"], sgd.defaults["momentum"], sgd.defaults["nesterov"]) == (0.1, 0.9, True)
+
+
+def test_weight_decay_and_nesterov_change_what_is_learned(small_data_dir: Path) -> None:
+    """The knobs reach the optimizer: the same seed with and without them ends in different weights."""
+    def weights(config: JobConfig) -> list[torch.Tensor]:
+        state, _ = _train(small_data_dir, config, 1)
+        return list(state.model.state_dict().values())
+
+    plain_adamw = weights(_config(model="linear", optimizer="adamw", optimizer_params={"weight_decay": 0.0}))
+    decayed = weights(_config(model="linear", optimizer="adamw", optimizer_params={"weight_decay": 0.5}))
+    assert not torch.equal(plain_adamw[0], decayed[0])
+    assert decayed[0].norm() < plain_adamw[0].norm()  # decay pulls the weights towards zero
+    momentum = weights(_config(model="linear", optimizer="sgd", lr=0.05,
+                               optimizer_params={"momentum": 0.9, "nesterov": False}))
+    nesterov = weights(_config(model="linear", optimizer="sgd", lr=0.05,
+                               optimizer_params={"momentum": 0.9, "nesterov": True}))
+    assert not torch.equal(momentum[0], nesterov[0])
