@@ -1,29 +1,43 @@
-"""One epoch (train + evaluation on train and test) of mnistlab's loop against two baselines, per architecture.
+"""One epoch (train + evaluation on train and test) of mnistlab against two baselines, per architecture.
 
-    .venv/bin/python -m bench.epoch_speed --data ../shared/datasets [--device cuda] [--repeats 2]
+    .venv/bin/python -m bench.epoch_speed --data ../shared/datasets [--device cuda] [--repeats 2] [--no-worker]
 
-Baselines, measured in the same run: (a) a plain PyTorch loop over the same preloaded tensors doing the
-same work; (b) the lab's loop: torchvision Dataset + DataLoader(ToTensor). Targets: >= 0.95x (a), >= 2x (b).
+Contenders, all measured in this run, each the same number of times, alternated (plain, mnistlab,
+DataLoader, DataLoader, mnistlab, plain, ...) and reported as the best of each:
+- plain: the loop a competent engineer writes over the same preloaded tensors: shuffled mini-batches of
+  512 with Adam, then accuracy on train and test in batches of 1,000;
+- mnistlab: `workers.training.run_epoch` in this process;
+- DataLoader: the lab's loop, torchvision Dataset + DataLoader(ToTensor), evaluating in batches of 1,000;
+- live worker (CPU only): a real `mnistlab serve --workers 1` training a job; an epoch is the wall time
+  between two epochs' records in the database, so it includes evaluation, both checkpoint writes, the
+  metrics row and the heartbeats. Its rounds alternate with plain-loop rounds in the same way.
+Targets: mnistlab >= 0.95x plain, >= 2x DataLoader; live worker >= 0.95x plain.
 """
 
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import tempfile
+import time
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
+import httpx
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 from torchvision import datasets as tv_datasets
 from torchvision.transforms import ToTensor
 
-from bench.common import best_of, describe_machine
+from bench.common import describe_machine, mnistlab_server
 from mnistlab.datasets import import_all, load_split
 from mnistlab.spec import JobConfig
 from workers.training import new_state, run_epoch
 
 BATCH = 512
+EVAL_BATCH = 1000
 
 
 def plain_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor, labels: torch.Tensor,
@@ -39,7 +53,9 @@ def plain_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, images: torc
     model.eval()
     with torch.no_grad():
         for x, y in ((images, labels), (test_images, test_labels)):
-            (model(x).argmax(1) == y).sum().item()
+            correct = sum(int((model(x[s:s + EVAL_BATCH]).argmax(1) == y[s:s + EVAL_BATCH]).sum())
+                          for s in range(0, len(y), EVAL_BATCH))
+            assert 0 <= correct <= len(y)
 
 
 def dataloader_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, train_loader: DataLoader,
@@ -58,14 +74,40 @@ def dataloader_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, train_l
                 (model(x.to(device)).argmax(1) == y.to(device)).sum().item()
 
 
+def timed(run: Callable[[], object], sync: Callable[[], None]) -> float:
+    sync()
+    started = time.perf_counter()
+    run()
+    sync()
+    return time.perf_counter() - started
+
+
+def live_worker_epochs(data_dir: Path, model: str, epochs: int) -> list[float]:
+    """Wall seconds between successive epochs' records of a job trained by a real `serve --workers 1`."""
+    with mnistlab_server(workers=1, env={"MNISTLAB_DATA_DIR": str(data_dir)}) as server:
+        job = {"dataset": "mnist", "model": model, "optimizer": "adam", "epochs": epochs, "batch_size": BATCH,
+               "seed": 0, "device": "cpu"}
+        job_id = httpx.post(f"{server.url}/jobs", json=job).json()["id"]
+        while (status := httpx.get(f"{server.url}/jobs/{job_id}").json()["status"]) in ("queued", "running"):
+            time.sleep(0.5)
+        assert status == "succeeded", status
+        with sqlite3.connect(server.home / "mnistlab.db") as database:
+            stamps = [datetime.fromisoformat(row[0]) for row in database.execute(
+                "SELECT created_at FROM epoch_metrics WHERE job_id = ? ORDER BY epoch", (job_id,))]
+    return [(later - earlier).total_seconds() for earlier, later in zip(stamps, stamps[1:])]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True, help="folder with MNIST/raw (e.g. ../shared/datasets)")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=2, help="timed epochs per contender and round (2 rounds)")
+    parser.add_argument("--models", nargs="+", default=["linear", "ffnn", "cnn"])
+    parser.add_argument("--no-worker", action="store_true", help="leave out the live worker")
     args = parser.parse_args()
     device = torch.device(args.device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    with_worker = device.type == "cpu" and not args.no_worker
     print(describe_machine(args.device))
     with tempfile.TemporaryDirectory() as folder:
         data_dir = Path(folder)
@@ -75,20 +117,39 @@ def main() -> None:
         tv_train = tv_datasets.MNIST(str(data_dir), train=True, transform=ToTensor())
         tv_test = tv_datasets.MNIST(str(data_dir), train=False, transform=ToTensor())
         train_loader = DataLoader(tv_train, batch_size=BATCH, shuffle=True)
-        eval_loaders = [DataLoader(tv_train, batch_size=1000), DataLoader(tv_test, batch_size=1000)]
-        print(f"{'model':<8}{'mnistlab s':>12}{'plain s':>10}{'DataLoader s':>14}{'vs plain':>10}{'vs DataLoader':>15}")
-        for model_name in ("linear", "ffnn", "cnn"):
-            config = JobConfig(dataset="mnist", model=model_name, optimizer="adam", epochs=1,
-                               batch_size=BATCH, seed=0, lr=0.001)
-            state = new_state(config, device)
-            ours = best_of(args.repeats, lambda: run_epoch(state, train, test, batch_size=BATCH), sync)
-            plain_state = new_state(config, device)
-            plain = best_of(args.repeats, lambda: plain_epoch(plain_state.model, plain_state.optimizer, train.images,
-                                                              train.labels, test.images, test.labels), sync)
-            lab_state = new_state(config, device)
-            lab = best_of(1, lambda: dataloader_epoch(lab_state.model, lab_state.optimizer, train_loader,
-                                                      eval_loaders, device), sync)
-            print(f"{model_name:<8}{ours:>12.2f}{plain:>10.2f}{lab:>14.2f}{plain / ours:>9.2f}x{lab / ours:>14.2f}x")
+        eval_loaders = [DataLoader(tv_train, batch_size=EVAL_BATCH), DataLoader(tv_test, batch_size=EVAL_BATCH)]
+        header = f"{'model':<8}{'plain s':>9}{'mnistlab s':>12}{'DataLoader s':>14}{'vs plain':>10}{'vs DataLoader':>15}"
+        print(header + (f"{'live worker s':>15}{'worker vs plain':>17}" if with_worker else ""), flush=True)
+        for model_name in args.models:
+            config = JobConfig(dataset="mnist", model=model_name, optimizer="adam", epochs=1, batch_size=BATCH,
+                               seed=0, lr=0.001)
+            states = {name: new_state(config, device) for name in ("plain", "mnistlab", "DataLoader")}
+            runs: dict[str, Callable[[], object]] = {
+                "plain": lambda: plain_epoch(states["plain"].model, states["plain"].optimizer, train.images,
+                                             train.labels, test.images, test.labels),
+                "mnistlab": lambda: run_epoch(states["mnistlab"], train, test, batch_size=BATCH),
+                "DataLoader": lambda: dataloader_epoch(states["DataLoader"].model, states["DataLoader"].optimizer,
+                                                       train_loader, eval_loaders, device),
+            }
+            times: dict[str, list[float]] = {name: [] for name in [*runs, "worker", "plain beside worker"]}
+            order = ["plain", "mnistlab", "DataLoader"]
+            for name in order + order[::-1]:  # A B C C B A
+                times[name] += [timed(runs[name], sync) for _ in range(args.repeats)]
+            if with_worker:  # plain W W plain: the worker's rounds between plain-loop rounds
+                for name in ("plain", "worker", "worker", "plain"):
+                    if name == "worker":
+                        times["worker"] += live_worker_epochs(data_dir, model_name, args.repeats + 1)
+                    else:
+                        times["plain beside worker"] += [timed(runs["plain"], sync) for _ in range(args.repeats)]
+            best = {name: min(values) for name, values in times.items() if values}
+            line = (f"{model_name:<8}{best['plain']:>9.2f}{best['mnistlab']:>12.2f}{best['DataLoader']:>14.2f}"
+                    f"{best['plain'] / best['mnistlab']:>9.2f}x{best['DataLoader'] / best['mnistlab']:>14.2f}x")
+            if with_worker:
+                line += (f"{best['worker']:>15.2f}{best['plain beside worker'] / best['worker']:>16.2f}x"
+                         f"  (plain beside it {best['plain beside worker']:.2f} s)")
+            print(line, flush=True)
+    print(f"best of {2 * args.repeats} timed epochs per contender; the live worker is compared with the plain-loop "
+          f"rounds it alternated with")
 
 
 if __name__ == "__main__":

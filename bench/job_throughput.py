@@ -7,6 +7,10 @@ database; PostgreSQL is a throwaway server from Debian's binaries, as in the tes
 (each worker loads the data set once), then --jobs small jobs posted at once: softmax regression, one
 epoch, batch 512, on full MNIST. Jobs/minute is measured from the first POST to the last success.
 The baseline is the same run's 1-worker SQLite figure; ratios are against it.
+
+Durability as deployed: SQLite in WAL mode with synchronous=NORMAL (mnistlab's setting: a commit survives
+a process crash; the last commits may be lost to a power cut), PostgreSQL with its defaults (fsync on,
+synchronous commits, full-page writes), unless --pg-not-durable.
 """
 
 from __future__ import annotations
@@ -54,9 +58,13 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True, help="folder with MNIST/raw (torchvision's layout)")
     parser.add_argument("--jobs", type=int, default=40)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--pg-not-durable", action="store_true", help="PostgreSQL with fsync and synchronous "
+                        "commits off, as the tests run it")
     args = parser.parse_args()
     print(describe_machine())
-    postgres = PostgresServer(port=free_port()).start()
+    postgres = PostgresServer(port=free_port(), durable=not args.pg_not_durable).start()
+    print("SQLite: WAL, synchronous=NORMAL; PostgreSQL: "
+          + (PostgresServer.NOT_DURABLE if args.pg_not_durable else "defaults (fsync=on, synchronous_commit=on)"))
     try:
         with tempfile.TemporaryDirectory() as data:
             subprocess.run([sys.executable, "-m", "mnistlab.cli", "datasets", "import", str(args.data)], check=True,

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import subprocess
 import sys
-
 from datetime import datetime
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection, Engine, MetaData, Table, func, insert, inspect, select, text
+from sqlalchemy import (
+    Connection,
+    Engine,
+    MetaData,
+    Table,
+    func,
+    insert,
+    inspect,
+    select,
+    text,
+)
 
 from mnistlab import schema, tables
 from mnistlab.db import Base, make_engine, make_sessions
@@ -82,12 +91,20 @@ def test_optimizer_settings_of_old_jobs_move_into_optimizer_params(database: str
 
 @both_databases
 def test_processes_starting_together_migrate_once_without_errors(database: str) -> None:
-    code = "import sys; from mnistlab import schema; from mnistlab.db import make_engine; " \
-           "schema.upgrade(make_engine(sys.argv[1]))"
+    code = "import sys; from mnistlab import logs, schema; from mnistlab.db import make_engine; " \
+           "logs.configure(level='INFO', json_lines=False); schema.upgrade(make_engine(sys.argv[1]))"
     starting = [subprocess.Popen([sys.executable, "-c", code, database], cwd=REPO, stderr=subprocess.PIPE)
                 for _ in range(4)]
     errors = [process.communicate(timeout=120)[1].decode() for process in starting]
     assert [process.returncode for process in starting] == [0, 0, 0, 0], errors
+    # Alembic logs each step it runs: exactly one process ran them all, the other three found them done.
+    steps = [[line.split("Running upgrade", 1)[1].strip() for line in err.splitlines() if "Running upgrade" in line]
+             for err in errors]
+    assert sorted(len(ran) for ran in steps) == [0, 0, 0, 2], errors
+    assert max(steps, key=len) == ["-> 0001, Initial schema: jobs, their epoch metrics, live workers, default "
+                                   "models (mnistlab before Alembic).",
+                                   "0001 -> 0002, Optimizer hyper-parameters in one JSON column "
+                                   "(optimizer_params) instead of a column each."]
     engine = make_engine(database)
     try:
         with engine.connect() as connection:

@@ -32,11 +32,14 @@ def binary(name: str) -> str:
 
 
 class PostgresServer:
-    """One cluster. Runs as the `postgres` user when we are root, since PostgreSQL refuses root."""
+    """One cluster. Runs as the `postgres` user when we are root, since PostgreSQL refuses root.
+    durable=True keeps PostgreSQL's own defaults (fsync, synchronous commits, full-page writes): for benchmarks."""
+
+    NOT_DURABLE = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 
     def __init__(self, *, port: int, listen: tuple[str, ...] = ("127.0.0.1",),
-                 trusted_networks: tuple[str, ...] = (), run_in: list[str] | None = None) -> None:
-        self.port, self.listen = port, listen
+                 trusted_networks: tuple[str, ...] = (), run_in: list[str] | None = None, durable: bool = False) -> None:
+        self.port, self.listen, self.durable = port, listen, durable
         self.root = Path(tempfile.mkdtemp(prefix="mnistlab-pg-"))
         self.data = self.root / "data"
         self.trusted_networks = trusted_networks
@@ -54,10 +57,10 @@ class PostgresServer:
         with open(self.data / "pg_hba.conf", "a") as hba:
             for network in self.trusted_networks:
                 hba.write(f"host all all {network} trust\n")
-        # Speed over durability: the tests kill mnistlab processes, never this server.
         options = (f"-c listen_addresses={','.join(self.listen)} -c port={self.port} "
-                   f"-c unix_socket_directories={self.root} -c fsync=off -c synchronous_commit=off "
-                   "-c full_page_writes=off -c max_connections=200")
+                   f"-c unix_socket_directories={self.root} -c max_connections=200")
+        if not self.durable:  # speed over durability: the tests kill mnistlab processes, never this server
+            options += " " + self.NOT_DURABLE
         self._run(binary("pg_ctl"), "-D", str(self.data), "-l", str(self.root / "server.log"), "-o", options,
                   "-w", "-t", "60", "start")
         return self

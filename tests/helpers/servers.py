@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -108,3 +109,17 @@ def start_server(processes: Processes, settings: Settings, *, workers: int = 1, 
     server = LiveServer(process, url)
     processes.cleanups.append(server.http.close)
     return server
+
+
+CLAIMED = re.compile(r"claimed \(attempt \d+.*\[job_id=(\d+) ")
+
+
+def claims_in(log: Path) -> list[int]:
+    """The job ids a worker claimed, in order, read from its text log ("claimed (attempt N, ...) [job_id=J ...]")."""
+    return [int(job_id) for job_id in CLAIMED.findall(log.read_text())]
+
+
+def wait_until_ready(logs: list[Path], *, timeout: float = 60) -> None:
+    """Until every worker logged that it is ready: jobs posted then are raced for by all of them."""
+    wait_for(lambda: all(log.exists() and "worker ready" in log.read_text() for log in logs), timeout=timeout,
+             what=f"{len(logs)} workers to be ready")

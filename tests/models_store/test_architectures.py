@@ -1,7 +1,12 @@
 import pytest
 import torch
 
-from models_store.architectures import build_model, count_parameters, initial_model, initial_weights_hash
+from models_store.architectures import (
+    build_model,
+    count_parameters,
+    initial_model,
+    initial_weights_hash,
+)
 
 
 @pytest.mark.parametrize(("model", "hidden", "expected"), [("linear", None, 7_850), ("ffnn", None, 101_770),

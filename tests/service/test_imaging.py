@@ -7,7 +7,12 @@ from PIL import Image
 from mnistlab.datasets import load_split
 from service.errors import PayloadTooLarge, UnsupportedMediaType
 from service.imaging import BadImage, decode, to_dataset_form
-from tests.helpers.images import as_paper_photo, as_transparent_drawing, dataset_image, encode
+from tests.helpers.images import (
+    as_paper_photo,
+    as_transparent_drawing,
+    dataset_image,
+    encode,
+)
 
 MAX_PIXELS = 40_000_000
 

@@ -10,7 +10,6 @@ from tests.helpers.jobs import DEFAULTS_JOB, QUICK_JOB
 from tests.helpers.postgres import both_databases
 from workers.worker import Worker
 
-
 pytestmark = both_databases
 
 
@@ -93,6 +92,16 @@ def test_unknown_jobs_are_404(client: TestClient) -> None:
         assert client.get(path).status_code == 404, path
     assert client.post("/jobs/999/cancel").status_code == 404
     assert client.get("/jobs/abc").status_code == 422
+
+
+def test_ids_and_offsets_beyond_64_bits_are_422_not_500(client: TestClient) -> None:
+    """Regressions: fuzzing found a job id past 2**63-1 and an unbounded offset each answered 500."""
+    assert client.get(f"/jobs/{2**63 - 1}").status_code == 404  # the largest id a database key holds
+    for path in (f"/jobs/{2**63}", f"/jobs/{2**63}/metrics", f"/jobs/{2**64}/checkpoint", f"/jobs?offset={2**63}",
+                 f"/compare?jobs=1,{2**63}"):
+        response = client.get(path)
+        assert response.status_code == 422, (path, response.status_code)
+    assert client.post("/predict", params={"job_id": 2**63}, content=b"x").status_code == 422
 
 
 def test_listing_is_newest_first_and_filters(client: TestClient) -> None:

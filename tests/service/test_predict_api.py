@@ -13,7 +13,12 @@ from PIL import Image
 
 from mnistlab.datasets import load_split
 from models_store.shipped import load_shipped
-from tests.helpers.images import as_paper_photo, as_transparent_drawing, dataset_image, encode
+from tests.helpers.images import (
+    as_paper_photo,
+    as_transparent_drawing,
+    dataset_image,
+    encode,
+)
 from workers.worker import Worker
 
 

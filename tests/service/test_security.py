@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import socket
 import subprocess
 import sys
 import threading
@@ -12,10 +13,17 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from mnistlab.settings import Settings
 from service.app import create_app
 from tests.helpers.ports import free_port
 from tests.helpers.postgres import both_databases
-from tests.helpers.servers import REPO, make_settings, settings_env
+from tests.helpers.servers import (
+    REPO,
+    Processes,
+    make_settings,
+    settings_env,
+    start_server,
+)
 
 JOB = {"dataset": "mnist", "model": "linear", "optimizer": "sgd", "epochs": 1, "seed": 0}
 KEY = "s3cret-key-for-tests"
@@ -114,17 +122,37 @@ def test_concurrent_posts_with_one_idempotency_key_create_one_job(client: TestCl
     assert client.get("/jobs").json()["total"] == 1
 
 
-@pytest.mark.parametrize("path", [
+TRAVERSALS = [
     "/jobs/..%2F..%2Fetc%2Fpasswd", "/jobs/1%2F..%2F..%2Fetc/checkpoint", "/jobs/%2Fetc%2Fpasswd/checkpoint",
     "/jobs/1/checkpoint?which=..%2F..%2Fmnistlab.db", "/jobs/1/checkpoint?which=/etc/passwd",
-    "/datasets/..%2F..%2Fetc", "/datasets/%2Fetc%2Fpasswd/samples.png", "/jobs/-1/checkpoint",
-    "/jobs/1e3/metrics", "/static/../../mnistlab.db", "/..%2F..%2Fmnistlab.db",
-])
-def test_traversal_attempts_never_reach_a_file(client: TestClient, path: str) -> None:
-    client.post("/jobs", json=JOB)
-    response = client.get(path)
-    assert response.status_code in (404, 409, 422), (path, response.status_code)
-    assert b"SQLite" not in response.content and b"root:" not in response.content
+    "/jobs/1/checkpoint?which=../../mnistlab.db", "/datasets/..%2F..%2Fetc", "/datasets/%2Fetc%2Fpasswd/samples.png",
+    "/jobs/-1/checkpoint", "/jobs/1e3/metrics", "/static/../../mnistlab.db", "/..%2F..%2Fmnistlab.db",
+    "/../../mnistlab.db", "/jobs/1/../../../mnistlab.db", "/jobs/../../etc/passwd", "/./../etc/passwd",
+    "/jobs/1/checkpoint/../../../../etc/passwd", "//etc/passwd",
+]
+
+
+def raw_get(url: str, target: str) -> tuple[int, bytes]:
+    """GET with the request target exactly as given: HTTP clients resolve `../` before sending, a socket does not."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(f"GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    status_line, _, rest = answer.partition(b"\r\n")
+    return int(status_line.split()[1]), rest
+
+
+@pytest.mark.slow
+def test_traversal_attempts_never_reach_a_file(processes: Processes, settings: Settings) -> None:
+    server = start_server(processes, settings, workers=0)
+    server.http.post("/jobs", json=JOB)
+    for target in TRAVERSALS:
+        status, content = raw_get(server.url, target)
+        assert status in (400, 404, 409, 422), (target, status)
+        assert b"SQLite" not in content and b"root:" not in content, target
+    assert raw_get(server.url, "/jobs/1")[0] == 200  # the same socket client does reach real routes
 
 
 def test_an_uploaded_file_name_is_only_echoed_back(client: TestClient, tmp_path: Path) -> None:

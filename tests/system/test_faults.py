@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-import random
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +13,7 @@ import torch
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from mnistlab.tables import WorkerRecord
+from mnistlab.tables import Job, WorkerRecord
 from models_store import checkpoints
 from tests.helpers.servers import REPO, Processes, start_server, wait_for
 
@@ -24,36 +22,48 @@ pytestmark = [pytest.mark.slow, pytest.mark.datasets]
 WRITER = """
 import pathlib, sys, torch
 from models_store.checkpoints import save_atomic
-path, generation = sys.argv[1], 0
+from models_store.checkpoints import load
+path = pathlib.Path(sys.argv[1])
+generation = load(path)["generation"] if path.exists() else 0  # carry on from what is on disk, as a resumed job does
 while True:
     generation += 1
-    # ~4 MB per write, so that a kill often lands in the middle of one.
-    save_atomic({"generation": generation, "weights": torch.full((1_000_000,), float(generation))}, pathlib.Path(path))
-    print(generation, flush=True)
+    payload = {"generation": generation, "weights": torch.full((4_000_000,), float(generation))}  # 16 MB
+    print("writing", generation, flush=True)  # the test kills us as soon as it reads this: inside the write
+    save_atomic(payload, path)
+    print("written", generation, flush=True)
 """
 
 
-def test_sigkill_during_checkpoint_writes_always_leaves_a_loadable_file(tmp_path: Path) -> None:
-    path = tmp_path / "job-1" / "last.pt"
-    rng = random.Random(0)
+def test_sigkill_during_checkpoint_writes_always_leaves_a_loadable_file(tmp_path: Path, processes: Processes,
+                                                                         settings) -> None:  # type: ignore[no-untyped-def]
+    checkpoint_dir = tmp_path / "checkpoints"
+    path = checkpoint_dir / "job-1" / "last.pt"
     last_seen = 0
     for _ in range(20):
+        fresh = not path.exists()
         writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], cwd=REPO, stdout=subprocess.PIPE, text=True)
         assert writer.stdout is not None
-        writer.stdout.readline()  # at least one complete write
-        time.sleep(rng.uniform(0.0, 0.15))  # a random moment, usually mid-write
-        writer.send_signal(signal.SIGKILL)
-        writer.wait()
+        lines = [writer.stdout.readline().split()]
+        if fresh:  # the very first run: let one write complete, so that there is an old file
+            lines += [writer.stdout.readline().split(), writer.stdout.readline().split()]
+        assert lines[-1][0] == "writing", lines
+        writing = int(lines[-1][1])
+        writer.send_signal(signal.SIGKILL)  # inside save_atomic, between "writing N" and "written N"
+        assert writer.wait() == -signal.SIGKILL
+        rest = writer.stdout.read().split()
         writer.stdout.close()
+        assert rest in ([], ["written", str(writing)]), rest  # it got no further than this one write
         payload = checkpoints.load(path)  # old or new, never half
         generation = payload["generation"]
-        assert torch.equal(payload["weights"], torch.full((1_000_000,), float(generation)))
-        assert generation >= 1
-        last_seen = max(last_seen, generation)
-    leftovers = list(path.parent.glob(f".*{checkpoints.TEMP_SUFFIX}"))
-    for temp in leftovers:  # what a worker starting an hour later would find
+        assert torch.equal(payload["weights"], torch.full((4_000_000,), float(generation)))
+        assert generation in (writing - 1, writing) and generation >= last_seen  # never older than before
+        last_seen = generation
+    leftovers = sorted(path.parent.glob(f".*{checkpoints.TEMP_SUFFIX}"))
+    assert leftovers, "no kill landed while a temp file was being written"
+    for temp in leftovers:  # what a worker starting a heartbeat timeout later finds
         os.utime(temp, (0, 0))
-    assert checkpoints.remove_temp_files(tmp_path, older_than=30) == len(leftovers)
+    worker = processes.worker("--burst", settings=settings.model_copy(update={"checkpoints": checkpoint_dir}))
+    assert worker.wait(timeout=60) == 0
     assert sorted(p.name for p in path.parent.iterdir()) == ["last.pt"]
 
 
@@ -74,24 +84,65 @@ def test_a_job_that_kills_its_worker_every_time_fails_after_max_attempts(client:
     assert "stopped responding 3 times" in job["error"] and "MNISTLAB_MAX_ATTEMPTS=3" in job["error"]
 
 
+CNN_JOB = {"dataset": "mnist", "model": "cnn", "optimizer": "adam", "epochs": 3, "batch_size": 64, "seed": 5,
+           "device": "cpu"}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _worker_pids(sessions) -> list[int]:  # type: ignore[no-untyped-def]
+    with sessions() as session:
+        return list(session.scalars(select(WorkerRecord.pid)))
+
+
 def test_workers_of_a_killed_server_hand_back_and_exit(processes: Processes, settings, sessions) -> None:  # type: ignore[no-untyped-def]
     server = start_server(processes, settings)
-    def worker_pids() -> list[int]:
-        with sessions() as session:
-            return list(session.scalars(select(WorkerRecord.pid)))
-
-    [pid] = wait_for(worker_pids, timeout=60, what="the server's worker to register")
+    [pid] = wait_for(lambda: _worker_pids(sessions), timeout=60, what="the server's worker to register")
+    job_id = server.http.post("/jobs", json={**CNN_JOB, "epochs": 50}).json()["id"]
+    wait_for(lambda: server.http.get(f"/jobs/{job_id}").json()["progress"]["fraction"] > 0, timeout=60,
+             what="the job to train")
     server.process.send_signal(signal.SIGKILL)
     server.process.wait()
+    wait_for(lambda: not _alive(pid), timeout=20, what=f"orphaned worker {pid} to exit")
+    with sessions() as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        # Handed back, not left for the heartbeat timeout: queued at once, and the attempt not counted.
+        assert (job.status.value, job.attempts, job.worker_id) == ("queued", 0, None)
 
-    def gone() -> bool:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        return False
 
-    wait_for(gone, timeout=20, what=f"orphaned worker {pid} to exit")
+def test_a_whole_service_sigkilled_mid_job_resumes_exactly(processes: Processes, settings, sessions) -> None:  # type: ignore[no-untyped-def]
+    server = start_server(processes, settings)
+    port = int(server.url.rsplit(":", 1)[1])
+    job_id = server.http.post("/jobs", json=CNN_JOB).json()["id"]
+    wait_for(lambda: (p := server.http.get(f"/jobs/{job_id}").json()["progress"])["epoch"] >= 1 and p["fraction"] > 0.4,
+             timeout=120, what="the second epoch to be under way")
+    [worker_pid] = _worker_pids(sessions)
+    server.process.send_signal(signal.SIGKILL)  # the machine's power cord: server and worker, nobody cleans up
+    os.kill(worker_pid, signal.SIGKILL)
+    server.process.wait()
+    wait_for(lambda: not _alive(worker_pid), timeout=10, what="the worker to die")
+    with sessions() as session:
+        assert session.get(Job, job_id).status.value == "running"  # type: ignore[union-attr]  # as the crash left it
+
+    restarted = start_server(processes, settings, port=port)
+    job = wait_for(lambda: (j := restarted.http.get(f"/jobs/{job_id}").json())["status"] == "succeeded" and j,
+                   timeout=180, what="the job to finish after the restart", interval=0.5)
+    assert job["attempts"] == 2  # requeued once its heartbeat went stale, then resumed
+    assert [m["epoch"] for m in restarted.http.get(f"/jobs/{job_id}/metrics").json()] == [1, 2, 3]
+    clean_id = restarted.http.post("/jobs", json=CNN_JOB).json()["id"]  # the same job, never interrupted
+    wait_for(lambda: restarted.http.get(f"/jobs/{clean_id}").json()["status"] == "succeeded", timeout=180,
+             what="the uninterrupted job", interval=0.5)
+    resumed = checkpoints.load(checkpoints.checkpoint_path(settings.checkpoint_dir, job_id, "last"))["model"]
+    clean = checkpoints.load(checkpoints.checkpoint_path(settings.checkpoint_dir, clean_id, "last"))["model"]
+    for a, b in zip(resumed.values(), clean.values(), strict=True):
+        assert torch.equal(a, b)
 
 
 def test_a_worker_whose_server_died_before_it_started_exits(processes: Processes) -> None:

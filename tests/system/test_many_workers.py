@@ -13,19 +13,27 @@ from sqlalchemy import func, select
 
 from mnistlab.tables import EpochMetric, Job
 from tests.helpers.postgres import both_databases
-from tests.helpers.servers import Processes, start_server, wait_for
+from tests.helpers.servers import (
+    Processes,
+    claims_in,
+    start_server,
+    wait_for,
+    wait_until_ready,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.datasets]
 
-SMALL = {"dataset": "mnist", "model": "linear", "optimizer": "adam", "epochs": 2, "batch_size": 1000, "device": "cpu"}
+# Small batches: a job takes a few tenths of a second, so the four workers' jobs overlap.
+SMALL = {"dataset": "mnist", "model": "linear", "optimizer": "adam", "epochs": 2, "batch_size": 50, "device": "cpu"}
 
 
 @both_databases
 def test_four_workers_forty_jobs_each_run_once_and_the_api_keeps_answering(
         client: TestClient, processes: Processes, sessions, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    ids = [client.post("/jobs", json={**SMALL, "seed": seed}).json()["id"] for seed in range(40)]
     logs = [tmp_path / f"worker-{n}.log" for n in range(4)]
-    workers = [processes.worker("--burst", log=log) for log in logs]
+    workers = [processes.worker(log=log) for log in logs]
+    wait_until_ready(logs)  # all four are polling when the jobs arrive
+    ids = [client.post("/jobs", json={**SMALL, "seed": seed}).json()["id"] for seed in range(40)]
     answers: list[int] = []
     stop = threading.Event()
 
@@ -36,11 +44,13 @@ def test_four_workers_forty_jobs_each_run_once_and_the_api_keeps_answering(
     watcher = threading.Thread(target=keep_asking)
     watcher.start()
     try:
-        for worker in workers:
-            assert worker.wait(timeout=300) == 0
+        wait_for(lambda: client.get("/jobs?status=succeeded").json()["total"] == 40, timeout=300,
+                 what="the 40 jobs to succeed", interval=0.2)
     finally:
         stop.set()
         watcher.join()
+    processes.stop_all()
+    assert [worker.returncode for worker in workers] == [0, 0, 0, 0]
     with sessions() as session:
         jobs = session.scalars(select(Job).where(Job.id.in_(ids))).all()
         rows = dict(session.execute(select(EpochMetric.job_id, func.count()).group_by(EpochMetric.job_id)).all())
@@ -50,7 +60,10 @@ def test_four_workers_forty_jobs_each_run_once_and_the_api_keeps_answering(
     assert len(answers) > 10 and set(answers) == {200}
     text = "".join(log.read_text() for log in logs)
     assert "locked" not in text and "Traceback" not in text and "ERROR" not in text
-    assert sum(log.read_text().count(": succeeded") for log in logs) == 40  # 40 runs in all: each job exactly once
+    claimed = [claims_in(log) for log in logs]
+    assert all(claimed), f"a worker claimed nothing: {[len(c) for c in claimed]}"  # the claims really raced
+    assert sorted(job_id for jobs_of_one in claimed for job_id in jobs_of_one) == sorted(ids)  # each exactly once
+    assert sum(log.read_text().count(": succeeded") for log in logs) == 40
 
 
 def test_restarting_the_whole_service_loses_and_duplicates_nothing(processes: Processes, settings, sessions) -> None:  # type: ignore[no-untyped-def]

@@ -9,6 +9,7 @@ the cut-off worker waits, and rejoins when its link is back.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 from collections.abc import Iterator
@@ -16,8 +17,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+import torch
 
 from mnistlab.settings import Settings
+from models_store import checkpoints
 from tests.helpers.netns import Lab
 from tests.helpers.postgres import PostgresServer, create_database
 from tests.helpers.servers import Processes, wait_for
@@ -38,6 +41,16 @@ def lab() -> Iterator[Lab]:
 def succeeded_jobs(log: Path) -> set[int]:
     return {line["job_id"] for line in map(json.loads, log.read_text().splitlines())
             if line.get("message") == "succeeded"}
+
+
+def checkpoint_files(checkpoint_dir: Path, job_id: int) -> dict[str, str]:
+    """Each file in the job's checkpoint folder, with a digest of its bytes."""
+    return {path.name: hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted((checkpoint_dir / f"job-{job_id}").iterdir())}
+
+
+def cut_seed(api: httpx.Client, job_id: int) -> int:
+    return api.get(f"/jobs/{job_id}").json()["seed"]
 
 
 def test_two_worker_hosts_share_the_jobs_and_one_cut_off_mid_job_loses_nothing(
@@ -92,6 +105,9 @@ def test_two_worker_hosts_share_the_jobs_and_one_cut_off_mid_job_loses_nothing(
 
     cut_job = wait_for(worker1_mid_job_after_finishing_one, timeout=120, what="worker 1 mid-way through its 2nd job")
     link1.set("down")  # host 1 is cut off: it can reach neither PostgreSQL nor the API
+    wait_for(lambda: any(line.get("job_id") == cut_job and "giving the job up" in line["message"]
+                         for line in map(json.loads, logs[0].read_text().splitlines())),
+             timeout=30, what="worker 1 to fence itself off the cut job")
 
     def all_done() -> bool:
         return api.get("/jobs", params={"status": "succeeded"}).json()["total"] == JOBS
@@ -103,15 +119,33 @@ def test_two_worker_hosts_share_the_jobs_and_one_cut_off_mid_job_loses_nothing(
         assert [m["epoch"] for m in api.get(f"/jobs/{job_id}/metrics").json()] == list(range(1, EPOCHS + 1))
         assert detail["attempts"] == (2 if job_id == cut_job else 1), detail
     assert worker1.poll() is None, "the cut-off worker should wait for the database, not crash"
+    rows_after_takeover = api.get(f"/jobs/{cut_job}/metrics").json()
+    files_after_takeover = checkpoint_files(tmp_path / "shared" / "checkpoints", cut_job)
+    assert set(files_after_takeover) == {"best.pt", "last.pt"}  # no temp file left behind by either writer
     link1.set("up")  # the host is back: its worker rejoins without a restart
     wait_for(lambda: "the database is reachable again" in logs[0].read_text(), timeout=60,
              what="worker 1 to reach the database again", interval=0.5)
+    # The same job never interrupted (same seed), run by whichever worker is free: the cut job's weights,
+    # resumed on another host from the shared checkpoint, must be these exactly.
+    clean_job = api.post("/jobs", json={**job, "seed": cut_seed(api, cut_job)}).json()["id"]
+    wait_for(lambda: api.get(f"/jobs/{clean_job}").json()["status"] == "succeeded", timeout=120,
+             what="the uninterrupted copy of the cut job", interval=0.5)
+    for worker in (worker1, worker2):  # SIGTERM: both hand back and exit; the API stays up to be asked
+        worker.terminate()
+        worker.wait(timeout=30)
+    # Worker 1, back on the network, never wrote to the job it had given up: rows and files are as worker 2 left them.
+    assert api.get(f"/jobs/{cut_job}/metrics").json() == rows_after_takeover
+    assert checkpoint_files(tmp_path / "shared" / "checkpoints", cut_job) == files_after_takeover
     processes.stop_all()
+    cut_weights = checkpoints.load(tmp_path / "shared" / "checkpoints" / f"job-{cut_job}" / "last.pt")["model"]
+    clean_weights = checkpoints.load(tmp_path / "shared" / "checkpoints" / f"job-{clean_job}" / "last.pt")["model"]
+    for a, b in zip(cut_weights.values(), clean_weights.values(), strict=True):
+        assert torch.equal(a, b)
     assert (worker1.returncode, worker2.returncode) == (0, 0)
 
     by_worker1, by_worker2 = succeeded_jobs(logs[0]), succeeded_jobs(logs[1])
     assert by_worker1 and by_worker2 and not by_worker1 & by_worker2
-    assert by_worker1 | by_worker2 == set(jobs)
+    assert by_worker1 | by_worker2 == set(jobs) | {clean_job}
     assert cut_job in by_worker2
     worker1_lines = [json.loads(line) for line in logs[0].read_text().splitlines()]
     assert any(line.get("job_id") == cut_job and ("giving the job up" in line["message"] or

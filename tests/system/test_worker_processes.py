@@ -15,7 +15,15 @@ from sqlalchemy import select
 from mnistlab.tables import EpochMetric, Job
 from models_store import checkpoints
 from tests.helpers.postgres import both_databases
-from tests.helpers.servers import REPO, Processes, make_settings, settings_env, wait_for
+from tests.helpers.servers import (
+    REPO,
+    Processes,
+    claims_in,
+    make_settings,
+    settings_env,
+    wait_for,
+    wait_until_ready,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.datasets]
 
@@ -122,12 +130,19 @@ def test_a_missing_data_set_fails_the_job_with_the_import_hint(client: TestClien
 
 
 @both_databases
-def test_two_workers_run_each_job_exactly_once(client: TestClient, processes: Processes, sessions) -> None:  # type: ignore[no-untyped-def]
-    ids = [client.post("/jobs", json={**JOB, "model": "linear", "epochs": 2, "batch_size": 1000, "seed": s}).json()["id"]
+def test_two_workers_run_each_job_exactly_once(client: TestClient, processes: Processes, sessions,  # type: ignore[no-untyped-def]
+                                               tmp_path) -> None:
+    logs = [tmp_path / f"worker-{n}.log" for n in range(2)]
+    workers = [processes.worker(log=log) for log in logs]
+    wait_until_ready(logs)  # both are polling when the jobs arrive
+    ids = [client.post("/jobs", json={**JOB, "model": "linear", "epochs": 2, "batch_size": 50, "seed": s}).json()["id"]
            for s in range(6)]
-    workers = [processes.worker("--burst") for _ in range(2)]
-    for worker in workers:
-        assert worker.wait(timeout=120) == 0
+    wait_for(lambda: client.get("/jobs?status=succeeded").json()["total"] == 6, timeout=120, what="the 6 jobs")
+    processes.stop_all()
+    assert [worker.returncode for worker in workers] == [0, 0]
+    claimed = [claims_in(log) for log in logs]
+    assert claimed[0] and claimed[1], f"one worker claimed every job: {claimed}"
+    assert sorted(claimed[0] + claimed[1]) == ids  # none claimed twice, none left out
     with sessions.begin() as session:
         rows = session.scalars(select(Job).where(Job.id.in_(ids))).all()
         metric_count = len(session.scalars(select(EpochMetric.id)).all())

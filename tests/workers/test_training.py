@@ -7,7 +7,14 @@ from mnistlab.datasets import load_split
 from mnistlab.spec import JobConfig
 from models_store import checkpoints
 from workers.devices import available_devices, describe, resolve
-from workers.training import Stopped, checkpoint_payload, make_optimizer, new_state, restore_state, run_epoch
+from workers.training import (
+    Stopped,
+    checkpoint_payload,
+    make_optimizer,
+    new_state,
+    restore_state,
+    run_epoch,
+)
 
 CPU = torch.device("cpu")
 
