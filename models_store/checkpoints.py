@@ -24,11 +24,15 @@ def checkpoint_path(checkpoint_dir: Path, job_id: int, which: str) -> Path:
     return job_dir(checkpoint_dir, job_id) / f"{which}.pt"
 
 
+def _temp_name(path: Path) -> Path:
+    # Host and pid in the name: on a shared mount, writers on different hosts never share a temp file.
+    return path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}{TEMP_SUFFIX}")
+
+
 def save_atomic(payload: dict[str, Any], path: Path) -> None:
     """Temp file in the same folder, fsync, rename, fsync the folder: a crash leaves old or new, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Host and pid in the name: on a shared mount, writers on different hosts never share a temp file.
-    temp = path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}{TEMP_SUFFIX}")
+    temp = _temp_name(path)
     try:
         with open(temp, "wb") as handle:
             torch.save(payload, handle)
@@ -38,11 +42,36 @@ def save_atomic(payload: dict[str, Any], path: Path) -> None:
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-    folder = os.open(path.parent, os.O_RDONLY)
+    _fsync_folder(path.parent)
+
+
+def copy_atomic(source: Path, path: Path) -> None:
+    """`path` becomes a copy of the checkpoint `source`, atomically, as save_atomic would make it.
+
+    A hard link: no second write of the same bytes. Safe because no checkpoint is ever changed in place
+    (save_atomic always renames a new file over the old name), so the two names never see a write.
+    Where the file system has no hard links, the bytes are copied instead."""
+    temp = _temp_name(path)
+    temp.unlink(missing_ok=True)
     try:
-        os.fsync(folder)
+        os.link(source, temp)
+    except OSError:
+        save_atomic(load(source), path)
+        return
+    try:
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    _fsync_folder(path.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
     finally:
-        os.close(folder)
+        os.close(descriptor)
 
 
 def load(path: Path | Any, *, map_location: str | torch.device = "cpu") -> dict[str, Any]:

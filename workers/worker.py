@@ -204,9 +204,12 @@ class Worker:
                     break
                 if heartbeat.ownership == jobs.Ownership.lost:  # fenced off during evaluation: write nothing
                     return Outcome(None)
+                # Best first, then last: killed in between, the job redoes this epoch and writes both again.
                 if state.best_epoch == state.epoch:
                     checkpoints.save_atomic(checkpoint_payload(state, config), best_path)
-                checkpoints.save_atomic(checkpoint_payload(state, config), last_path)
+                    checkpoints.copy_atomic(best_path, last_path)  # the same checkpoint: linked, not written twice
+                else:
+                    checkpoints.save_atomic(checkpoint_payload(state, config), last_path)
                 heartbeat.epoch_done(state.epoch, metric["seconds"])
                 with self.sessions.begin() as session:
                     if not jobs.record_epoch(session, job_id=job.id, worker_id=self.id, metric=metric,

@@ -43,3 +43,16 @@ def test_stale_temp_files_are_removed_and_fresh_ones_kept(tmp_path: Path) -> Non
     os.utime(stale, (0, 0))
     assert checkpoints.remove_temp_files(tmp_path, older_than=60) == 1
     assert not stale.exists() and fresh.exists()
+
+
+def test_a_copied_checkpoint_is_the_same_and_a_later_save_leaves_the_copy_alone(tmp_path: Path) -> None:
+    best, last = tmp_path / "job-1" / "best.pt", tmp_path / "job-1" / "last.pt"
+    checkpoints.save_atomic({"epoch": 3, "weights": torch.ones(4)}, best)
+    checkpoints.copy_atomic(best, last)  # the epoch was the best so far: last is the same checkpoint
+    assert checkpoints.load(last)["epoch"] == 3 and last.read_bytes() == best.read_bytes()
+    checkpoints.save_atomic({"epoch": 4, "weights": torch.zeros(4)}, last)  # a later, worse epoch
+    assert checkpoints.load(last)["epoch"] == 4
+    assert checkpoints.load(best)["epoch"] == 3 and torch.equal(checkpoints.load(best)["weights"], torch.ones(4))
+    checkpoints.copy_atomic(best, last)  # replacing an existing file works too
+    assert checkpoints.load(last)["epoch"] == 3
+    assert sorted(p.name for p in best.parent.iterdir()) == ["best.pt", "last.pt"]  # no temp file left
