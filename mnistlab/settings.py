@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     poll_interval: float = Field(default=0.5, gt=0, description="Seconds an idle worker waits between claims.")
     max_attempts: int = Field(default=3, ge=1, description="Worker crashes a job survives before it fails.")
     max_upload_bytes: int = Field(default=5_000_000, gt=0)
+    max_infer_bytes: int = Field(default=16_000_000, gt=0, description="Open Inference Protocol body limit: "
+                                 "tensors in JSON are verbose (1,000 images as FP32 JSON are about 5 MB).")
     max_pixels: int = Field(default=40_000_000, gt=0)
     api_key: SecretStr | None = Field(default=None, description="When set, requests need 'Authorization: Bearer KEY'.")
     public_predict: bool = Field(default=False, description="With an API key: leave /predict and GET /models open.")

@@ -13,7 +13,20 @@ from mnistlab.settings import Settings
 from service.auth import ApiKeyMiddleware
 from service.errors import DomainError, domain_error_handler
 from service.metrics import ApiMetrics, DatabaseCollector, HttpMetricsMiddleware
-from service.routes import analysis, dashboard, events, explore, figures, health, jobs, metrics, models, predict, spec
+from service.routes import (
+    analysis,
+    dashboard,
+    events,
+    explore,
+    figures,
+    health,
+    inference_v2,
+    jobs,
+    metrics,
+    models,
+    predict,
+    spec,
+)
 from service.state import AppState
 from service.sweeper import sweep_forever
 
@@ -46,7 +59,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID"])
     # Outermost: it also counts what the key and CORS checks answer themselves.
     app.add_middleware(HttpMetricsMiddleware, metrics=api_metrics)
-    for module in (health, spec, jobs, events, predict, models, explore, figures, analysis, dashboard, metrics):
+    for module in (health, spec, jobs, events, predict, inference_v2, models, explore, figures, analysis, dashboard,
+                   metrics):
         app.include_router(module.router)
     return app
 

@@ -12,16 +12,15 @@ MAX_FILES = 64
 RAW_TYPES = ("image/", "application/octet-stream")
 
 
-async def read_body(request: Request, *, limit: int) -> bytes:
+async def read_body(request: Request, *, limit: int, setting: str = "MNISTLAB_MAX_UPLOAD_BYTES") -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"body of {int(declared):,} bytes is over the {limit:,}-byte limit "
-                              f"(MNISTLAB_MAX_UPLOAD_BYTES)")
+        raise PayloadTooLarge(f"body of {int(declared):,} bytes is over the {limit:,}-byte limit ({setting})")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:  # chunked bodies declare no length: count as they arrive
-            raise PayloadTooLarge(f"body is over the {limit:,}-byte limit (MNISTLAB_MAX_UPLOAD_BYTES)")
+            raise PayloadTooLarge(f"body is over the {limit:,}-byte limit ({setting})")
         chunks.append(chunk)
     return b"".join(chunks)
 

@@ -13,7 +13,14 @@ from service import plots
 from service.deps import DataDep, EvaluatorDep, RegistryDep
 from service.evaluation import DataCache, Evaluation, Evaluator
 from service.registry import LoadedModel, ModelRegistry
-from service.schemas import ConfusionOut, JobId, MisclassifiedOut, Mistake, ModelInfo, error_responses
+from service.schemas import (
+    ConfusionOut,
+    JobId,
+    MisclassifiedOut,
+    Mistake,
+    ModelInfo,
+    error_responses,
+)
 
 router = APIRouter(prefix="/jobs/{job_id}", tags=["analysis"], responses=error_responses(404, 409))
 PNG = {200: {"content": {"image/png": {}}}}

@@ -16,7 +16,15 @@ from mnistlab.tables import Job
 from service import plots
 from service.deps import DataDep, ReadSessionDep
 from service.errors import Invalid
-from service.schemas import MAX_ID, CompareOut, CompareSeries, DatasetName, JobId, MetricOut, error_responses
+from service.schemas import (
+    MAX_ID,
+    CompareOut,
+    CompareSeries,
+    DatasetName,
+    JobId,
+    MetricOut,
+    error_responses,
+)
 from service.submission import get_job
 from service.views import job_view
 

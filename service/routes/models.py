@@ -8,7 +8,13 @@ from sqlalchemy import select
 from mnistlab.spec import DATASET_NAMES, JobStatus
 from mnistlab.tables import Job
 from service.deps import ReadSessionDep, RegistryDep, SessionDep
-from service.schemas import DatasetName, DefaultChoice, ModelInfo, ModelsOut, error_responses
+from service.schemas import (
+    DatasetName,
+    DefaultChoice,
+    ModelInfo,
+    ModelsOut,
+    error_responses,
+)
 
 router = APIRouter(prefix="/models", tags=["models"], responses=error_responses(404, 409))
 

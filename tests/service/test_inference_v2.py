@@ -1,0 +1,163 @@
+"""The Open Inference Protocol routes, in process: the same answers as /predict, and errors as {"error": ...}."""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from mnistlab.datasets import load_split
+from tests.helpers.images import png
+from tests.helpers.jobs import QUICK_JOB
+from workers.worker import Worker
+
+
+@pytest.fixture(scope="module")
+def digits(data_dir: Path):  # type: ignore[no-untyped-def]
+    test = load_split(data_dir, "mnist", train=False)
+    return test.images[:16, 0].numpy(), test.labels[:16].numpy()
+
+
+def _predict(client: TestClient, images: np.ndarray) -> list[dict]:
+    files = [("file", (f"{i}.png", png(image), "image/png")) for i, image in enumerate(images)]
+    return client.post("/predict", files=files, params={"top_k": 10}).json()["predictions"]
+
+
+def test_server_and_model_metadata(client: TestClient) -> None:
+    assert client.get("/v2").json() == {"name": "mnistlab", "version": "0.1.0", "extensions": ["binary_tensor_data"]}
+    assert client.get("/v2/health/live").json() == {"live": True}
+    assert client.get("/v2/health/ready").json() == {"ready": True}
+    meta = client.get("/v2/models/mnist").json()
+    assert meta["name"] == "mnist" and meta["versions"] == ["12"]  # the shipped model's best epoch
+    assert {i["name"]: (i["datatype"], i["shape"]) for i in meta["inputs"]} == {
+        "images": ("FP32", [-1, 1, 28, 28]), "image_bytes": ("BYTES", [-1])}
+    assert {o["name"]: (o["datatype"], o["shape"]) for o in meta["outputs"]} == {
+        "probabilities": ("FP32", [-1, 10]), "label": ("INT64", [-1]), "class_name": ("BYTES", [-1])}
+    assert client.get("/v2/models/fashion-mnist").json()["parameters"]["class_names"][9] == "Ankle boot"
+    assert client.get("/v2/models/mnist/versions/12").status_code == 200
+    assert client.get("/v2/models/mnist/ready").json() == {"name": "mnist", "ready": True}
+
+
+@pytest.mark.parametrize(("path", "message"), [
+    ("/v2/models/cifar10", "unknown model 'cifar10'"), ("/v2/models/job-77", "job 77 not found"),
+    ("/v2/models/mnist/versions/3", "has no version '3'"), ("/v2/models/mnist/versions/3/ready", "has no version"),
+])
+def test_unknown_models_and_versions_are_404_with_an_error(client: TestClient, path: str, message: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 404 and message in response.json()["error"]
+
+
+def test_json_images_give_what_predict_gives(client: TestClient, digits) -> None:  # type: ignore[no-untyped-def]
+    images, labels = digits
+    request = {"id": "r1", "inputs": [{"name": "images", "datatype": "FP32", "shape": [16, 1, 28, 28],
+                                        "data": images.reshape(-1).tolist()}]}
+    answer = client.post("/v2/models/mnist/infer", json=request).json()
+    assert answer["id"] == "r1" and answer["model_name"] == "mnist" and answer["model_version"] == "12"
+    outputs = {o["name"]: o for o in answer["outputs"]}
+    assert outputs["label"]["shape"] == [16] and outputs["probabilities"]["shape"] == [16, 10]
+    probabilities = np.array(outputs["probabilities"]["data"], dtype=np.float32).reshape(16, 10)
+    expected = _predict(client, images)  # /predict on the same images as PNGs: one pipeline, one answer
+    assert outputs["label"]["data"] == [p["label"] for p in expected] == labels.tolist()
+    assert outputs["class_name"]["data"] == [p["class_name"] for p in expected]
+    for row, prediction in zip(probabilities, expected, strict=True):
+        by_label = {k["label"]: k["probability"] for k in prediction["top_k"]}
+        assert np.allclose(row, [by_label[i] for i in range(10)], atol=1e-6)
+
+
+def test_uint8_images_and_a_chosen_output(client: TestClient, digits) -> None:  # type: ignore[no-untyped-def]
+    images, labels = digits
+    raw = np.round(images * 255).astype(np.uint8)
+    request = {"inputs": [{"name": "images", "datatype": "UINT8", "shape": [16, 28, 28], "data": raw.reshape(-1).tolist()}],
+               "outputs": [{"name": "label"}]}
+    answer = client.post("/v2/models/mnist/infer", json=request).json()
+    assert [o["name"] for o in answer["outputs"]] == ["label"] and answer["outputs"][0]["data"] == labels.tolist()
+
+
+def test_binary_tensors_in_and_out(client: TestClient, digits) -> None:  # type: ignore[no-untyped-def]
+    images, labels = digits
+    blob = images.astype(np.float32).tobytes()
+    head = json.dumps({"inputs": [{"name": "images", "datatype": "FP32", "shape": [16, 28, 28],
+                                   "parameters": {"binary_data_size": len(blob)}}],
+                       "outputs": [{"name": "label", "parameters": {"binary_data": True}},
+                                   {"name": "class_name", "parameters": {"binary_data": True}}]}).encode()
+    response = client.post("/v2/models/mnist/infer", content=head + blob,
+                           headers={"Inference-Header-Content-Length": str(len(head)),
+                                    "Content-Type": "application/octet-stream"})
+    assert response.status_code == 200
+    length = int(response.headers["inference-header-content-length"])
+    document = json.loads(response.content[:length])
+    label_size = document["outputs"][0]["parameters"]["binary_data_size"]
+    data = response.content[length:]
+    assert np.frombuffer(data[:label_size], dtype=np.int64).tolist() == labels.tolist()
+    names, offset = [], label_size
+    while offset < len(data):
+        (size,) = struct.unpack_from("<I", data, offset)
+        names.append(data[offset + 4:offset + 4 + size].decode())
+        offset += 4 + size
+    assert names == [str(label) for label in labels]
+
+
+def test_image_files_as_bytes_are_preprocessed_like_uploads(client: TestClient, digits) -> None:  # type: ignore[no-untyped-def]
+    images, labels = digits
+    pngs = [png(image) for image in images[:4]]
+    blob = b"".join(struct.pack("<I", len(p)) + p for p in pngs)
+    head = json.dumps({"inputs": [{"name": "image_bytes", "datatype": "BYTES", "shape": [4],
+                                   "parameters": {"binary_data_size": len(blob)}}]}).encode()
+    answer = client.post("/v2/models/mnist/infer", content=head + blob,
+                         headers={"Inference-Header-Content-Length": str(len(head))}).json()
+    assert {o["name"]: o["data"] for o in answer["outputs"]}["label"] == labels[:4].tolist()
+
+
+@pytest.mark.parametrize(("request_body", "message"), [
+    ({"inputs": []}, "non-empty 'inputs'"),
+    ({"inputs": [{"name": "pixels", "datatype": "FP32", "shape": [1, 28, 28], "data": [0.0] * 784}]}, "unknown input 'pixels'"),
+    ({"inputs": [{"name": "images", "datatype": "FP32", "shape": [2, 28, 28], "data": [0.0] * 784}]}, "holds 1568 elements, the data 784"),
+    ({"inputs": [{"name": "images", "datatype": "FP32", "shape": [1, 32, 32], "data": [0.0] * 1024}]}, "must be [N,28,28] or [N,1,28,28]"),
+    ({"inputs": [{"name": "images", "datatype": "FP32", "shape": [1, 28, 28], "data": [2.0] * 784}]}, "values in [0, 1]"),
+    ({"inputs": [{"name": "images", "datatype": "FP64X", "shape": [1, 28, 28], "data": [0.0] * 784}]}, "unknown datatype"),
+    ({"inputs": [{"name": "images", "datatype": "FP32", "shape": [1, 28, 28], "data": [0.0] * 784}],
+      "outputs": [{"name": "logits"}]}, "unknown output 'logits'"),
+    ({"inputs": [{"name": "image_bytes", "datatype": "BYTES", "shape": [1], "data": ["not an image"]}]}, "not an image"),
+])
+def test_bad_requests_are_400_with_an_error_naming_the_problem(client: TestClient, request_body: dict, message: str) -> None:
+    response = client.post("/v2/models/mnist/infer", json=request_body)
+    assert response.status_code == 400, response.text
+    assert message in response.json()["error"]
+
+
+def test_binary_sizes_are_checked_against_the_body_before_use(client: TestClient) -> None:
+    head = json.dumps({"inputs": [{"name": "images", "datatype": "FP32", "shape": [1000, 28, 28],
+                                   "parameters": {"binary_data_size": 1000 * 784 * 4}}]}).encode()
+    response = client.post("/v2/models/mnist/infer", content=head + b"\0" * 64,
+                           headers={"Inference-Header-Content-Length": str(len(head))})
+    assert response.status_code == 400 and "runs past the body" in response.json()["error"]
+    response = client.post("/v2/models/mnist/infer", content=b"{}", headers={"Inference-Header-Content-Length": "99"})
+    assert response.status_code == 400 and "does not fit" in response.json()["error"]
+
+
+@pytest.mark.datasets
+def test_a_jobs_model_by_name_and_version(client: TestClient, settings, digits) -> None:  # type: ignore[no-untyped-def]
+    images, _ = digits
+    job_id = client.post("/jobs", json=QUICK_JOB).json()["id"]
+    response = client.get(f"/v2/models/job-{job_id}/ready")
+    assert response.status_code == 409 and "no checkpoint yet" in response.json()["error"]
+    assert Worker(settings).run(burst=True) == 1
+    best = client.get(f"/jobs/{job_id}").json()["best"]["epoch"]
+    meta = client.get(f"/v2/models/job-{job_id}").json()
+    assert meta["versions"] == [str(best)] and meta["parameters"]["job_id"] == job_id
+    request = {"inputs": [{"name": "images", "datatype": "FP32", "shape": [16, 28, 28], "data": images.reshape(-1).tolist()}],
+               "outputs": [{"name": "label"}]}
+    answer = client.post(f"/v2/models/job-{job_id}/versions/{best}/infer", json=request).json()
+    files = [("file", (f"{i}.png", png(image), "image/png")) for i, image in enumerate(images)]
+    expected = client.post("/predict", files=files, params={"job_id": job_id}).json()["predictions"]
+    assert answer["model_version"] == str(best) and answer["outputs"][0]["data"] == [p["label"] for p in expected]
+    assert client.post(f"/v2/models/job-{job_id}/versions/{best + 5}/infer", json=request).status_code == 404
+
+
+def test_a_job_id_past_64_bits_is_an_unknown_model_not_a_500(client: TestClient) -> None:
+    response = client.get(f"/v2/models/job-{2**63}")
+    assert response.status_code == 404 and "unknown model" in response.json()["error"]
