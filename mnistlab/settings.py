@@ -23,7 +23,7 @@ class Settings(BaseSettings):
                                  "tensors in JSON are verbose (1,000 images as FP32 JSON are about 5 MB).")
     max_pixels: int = Field(default=40_000_000, gt=0)
     api_key: SecretStr | None = Field(default=None, description="When set, requests need 'Authorization: Bearer KEY'.")
-    public_predict: bool = Field(default=False, description="With an API key: leave /predict and GET /models open.")
+    public_predict: bool = Field(default=False, description="With an API key: leave /predict, GET /models and /v2 open.")
     cors_origins: str = Field(default="", description="Comma-separated origins allowed by CORS; empty: CORS off.")
     checkpoints: Path | None = Field(default=None, description="Checkpoint directory, may be a shared mount; "
                                                               "default $MNISTLAB_HOME/checkpoints.")

@@ -9,6 +9,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 OPEN_ALWAYS = {("GET", "/health"), ("HEAD", "/health")}
 OPEN_WHEN_PUBLIC_PREDICT = {("POST", "/predict"), ("GET", "/models"), ("HEAD", "/models")}
+INFERENCE_PROTOCOL = "/v2"  # the Open Inference Protocol only reads models and predicts: public with /predict
 
 
 class ApiKeyMiddleware:
@@ -16,9 +17,12 @@ class ApiKeyMiddleware:
         self.app = app
         self._expected = f"Bearer {key}".encode()
         self._open = OPEN_ALWAYS | (OPEN_WHEN_PUBLIC_PREDICT if public_predict else set())
+        self._public_protocol = public_predict
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or (scope["method"], scope["path"]) in self._open or scope["method"] == "OPTIONS":
+        path = scope.get("path", "")
+        protocol = self._public_protocol and (path == INFERENCE_PROTOCOL or path.startswith(INFERENCE_PROTOCOL + "/"))
+        if scope["type"] != "http" or (scope["method"], path) in self._open or scope["method"] == "OPTIONS" or protocol:
             await self.app(scope, receive, send)
             return
         given = next((value for name, value in scope["headers"] if name == b"authorization"), b"")

@@ -37,7 +37,8 @@ def test_with_an_api_key_every_request_but_health_needs_it(tmp_path: Path) -> No
     with _app(tmp_path, tmp_path / "no-data", api_key=KEY) as client:
         assert client.get("/health").status_code == 200
         for method, path in [("GET", "/jobs"), ("POST", "/jobs"), ("GET", "/models"), ("POST", "/predict"),
-                             ("GET", "/"), ("GET", "/docs"), ("GET", "/openapi.json"), ("GET", "/jobs/1/events")]:
+                             ("GET", "/"), ("GET", "/docs"), ("GET", "/openapi.json"), ("GET", "/jobs/1/events"),
+                             ("GET", "/v2/models/mnist"), ("POST", "/v2/models/mnist/infer")]:
             response = client.request(method, path)
             assert response.status_code == 401, (method, path)
             assert response.headers["www-authenticate"] == "Bearer"
@@ -55,6 +56,10 @@ def test_public_predict_leaves_predict_and_the_model_list_open(tmp_path: Path) -
         assert client.post("/predict", content=b"", headers={"Content-Type": "image/png"}).status_code == 422
         assert client.put("/models/mnist/default", json={"job_id": 1}).status_code == 401
         assert client.get("/jobs").status_code == 401
+        assert client.get("/v2/models/mnist").status_code == 200  # the Open Inference Protocol is as open
+        image = {"inputs": [{"name": "images", "datatype": "FP32", "shape": [1, 28, 28], "data": [0.0] * 784}]}
+        assert client.post("/v2/models/mnist/infer", json=image).status_code == 200
+        assert client.get("/v2x").status_code == 401  # only that prefix
 
 
 def test_without_a_key_serve_binds_to_loopback_only_and_says_so(tmp_path: Path) -> None:
