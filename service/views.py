@@ -41,11 +41,10 @@ def job_view(job: Job, latest: EpochMetric | None, waiting: str | None = None) -
     best = None
     if job.best_epoch is not None and job.best_test_accuracy is not None:
         best = BestOut(epoch=job.best_epoch, test_accuracy=job.best_test_accuracy)
+    settings = {name: value for name, value in config.as_dict().items() if name != "optimizer_params"}
     knobs = {name: config.optimizer_params.get(name) for name in HYPER_PARAMETERS}  # null: not this optimizer's
     return JobOut(
-        id=job.id, status=job.status.value, dataset=config.dataset, model=config.model, optimizer=config.optimizer,
-        lr=config.lr, hidden=config.hidden, epochs=config.epochs, batch_size=config.batch_size, **knobs,
-        device=config.device, seed=config.seed, created_at=job.created_at, started_at=job.started_at,
+        id=job.id, status=job.status.value, **settings, **knobs, created_at=job.created_at, started_at=job.started_at,
         finished_at=job.finished_at, error=job.error, attempts=job.attempts, ran_on=job.ran_on, worker_id=job.worker_id,
         progress=ProgressOut(epoch=job.progress_epoch if job.status != JobStatus.succeeded else job.epochs,
                              epochs=job.epochs, fraction=min(1.0, done / job.epochs),
