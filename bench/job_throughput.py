@@ -5,8 +5,9 @@
 For each database and worker count, a real `mnistlab serve --workers N` (fresh MNISTLAB_HOME, fresh
 database; PostgreSQL is a throwaway server from Debian's binaries, as in the tests) gets N warm-up jobs
 (each worker loads the data set once), then --jobs small jobs posted at once: softmax regression, one
-epoch, batch 512, on full MNIST. Jobs/minute is measured from the first POST to the last success.
-The baseline is the same run's 1-worker SQLite figure; ratios are against it.
+epoch, batch 512, on full MNIST. Jobs/minute is measured from the first POST to the last success. Two
+rounds, the databases alternated within each worker count; best of each. The baseline is the same run's
+1-worker SQLite figure; ratios are against it.
 
 Durability as deployed: SQLite in WAL mode with synchronous=NORMAL (mnistlab's setting: a commit survives
 a process crash; the last commits may be lost to a power cut), PostgreSQL with its defaults (fsync on,
@@ -70,13 +71,19 @@ def main() -> None:
             subprocess.run([sys.executable, "-m", "mnistlab.cli", "datasets", "import", str(args.data)], check=True,
                            capture_output=True, env={"MNISTLAB_HOME": data, "MNISTLAB_DATA_DIR": data, "PATH": "/usr/bin:/bin"})
             results: dict[tuple[str, int], float] = {}
-            for database in ("sqlite", "postgresql"):
+            # Two rounds; within each worker count the databases alternate (SQLite, PostgreSQL, then
+            # PostgreSQL, SQLite), and the best of each is kept.
+            for round_number in range(2):
                 for workers in args.workers:
-                    env = {"MNISTLAB_DATA_DIR": data}
-                    if database == "postgresql":
-                        env["MNISTLAB_DATABASE_URL"] = create_database(postgres.admin_url())
-                    results[(database, workers)] = jobs_per_minute(workers, args.jobs, env)
-                    print(f"{database:10} {workers} worker(s): {results[(database, workers)]:6.1f} jobs/min", flush=True)
+                    order = ("sqlite", "postgresql") if round_number == 0 else ("postgresql", "sqlite")
+                    for database in order:
+                        env = {"MNISTLAB_DATA_DIR": data}
+                        if database == "postgresql":
+                            env["MNISTLAB_DATABASE_URL"] = create_database(postgres.admin_url())
+                        rate = jobs_per_minute(workers, args.jobs, env)
+                        results[(database, workers)] = max(rate, results.get((database, workers), 0.0))
+                        print(f"round {round_number + 1} {database:10} {workers} worker(s): {rate:6.1f} jobs/min",
+                              flush=True)
     finally:
         postgres.stop()
     baseline = results[("sqlite", args.workers[0])]

@@ -3,7 +3,8 @@
     .venv/bin/python -m bench.predict_load [--seconds 10] [--before CHECKOUT]
 
 Starts `mnistlab serve --workers 0` (API only) in a temp MNISTLAB_HOME and drives it with Debian's `wrk`
-(one thread, so that the load generator leaves the server most of the CPU). Targets on 2 cores: p50 under
+(one thread, so that the load generator leaves the server most of the CPU). At concurrency 1 the health
+check (the baseline) and /predict alternate, health, predict, predict, health, best p50 of each. Targets on 2 cores: p50 under
 2 ms and under 2.5x the health check's p50; at concurrency 32, at least 1,500 images/s.
 
 With --before (another checkout, e.g. `git worktree add /tmp/before HEAD~1`), it compares instead: rounds
@@ -102,8 +103,13 @@ def main() -> None:
             label = httpx.post(f"{base}/predict", content=image.read_bytes(),
                                headers={"Content-Type": "image/png"}).json()["predictions"][0]["label"]
             print(f"warm-up prediction: {label}")
-            health = wrk(f"{base}/health", connections=1, seconds=args.seconds, script=None)
-            single = wrk(f"{base}/predict", connections=1, seconds=args.seconds, script=script)
+            # The baseline and the subject alternate (health, predict, predict, health); best of each.
+            runs = [("health", wrk(f"{base}/health", connections=1, seconds=args.seconds, script=None))]
+            runs += [("predict", wrk(f"{base}/predict", connections=1, seconds=args.seconds, script=script))
+                     for _ in range(2)]
+            runs.append(("health", wrk(f"{base}/health", connections=1, seconds=args.seconds, script=None)))
+            health = min((r for name, r in runs if name == "health"), key=lambda r: r["p50"])
+            single = min((r for name, r in runs if name == "predict"), key=lambda r: r["p50"])
             print(f"concurrency 1: /health p50 {health['p50']:.2f} ms p99 {health['p99']:.2f} ms | "
                   f"/predict p50 {single['p50']:.2f} ms p99 {single['p99']:.2f} ms "
                   f"= {single['p50'] / health['p50']:.2f}x health (targets: < 2 ms, < 2.5x)")

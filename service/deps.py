@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from mnistlab.settings import Settings
 from service.evaluation import DataCache, Evaluator
 from service.metrics import ApiMetrics
-from service.prediction import PredictionPipeline
 from service.registry import ModelRegistry
 from service.state import AppState
 
@@ -58,7 +57,6 @@ def _part(name: str):  # type: ignore[no-untyped-def]
 ReadSessionsDep = Annotated[sessionmaker, _part("reads")]
 SettingsDep = Annotated[Settings, _part("settings")]
 RegistryDep = Annotated[ModelRegistry, _part("registry")]
-PipelineDep = Annotated[PredictionPipeline, _part("pipeline")]
 DataDep = Annotated[DataCache, _part("data")]
 EvaluatorDep = Annotated[Evaluator, _part("evaluator")]
 MetricsDep = Annotated[ApiMetrics, _part("metrics")]

@@ -113,9 +113,6 @@ class ModelRegistry:
                 return self._job_model(job)
         return self.shipped(dataset)
 
-    def resolve(self, *, dataset: str, job_id: int | None) -> LoadedModel:
-        return self.job(job_id) if job_id is not None else self.default(dataset)
-
     # --- choosing defaults (in the caller's write transaction) -----------------------------------------
 
     def set_default(self, session: Session, dataset: str, job_id: int) -> Job:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,12 +23,9 @@ DTYPES = {"BOOL": np.bool_, "UINT8": np.uint8, "UINT16": np.uint16, "UINT32": np
 
 
 class ProtocolError(DomainError):
-    """A request the protocol rejects: 400, answered as {"error": "..."}."""
+    """A request the protocol rejects: 400 (the routes answer it as {"error": "..."})."""
 
     status_code = 400
-
-    def body(self) -> object:
-        return self.message
 
 
 @dataclass(frozen=True)
@@ -52,7 +49,6 @@ class InferRequest:
     inputs: list[InferInput]
     outputs: list[RequestedOutput] | None  # None: every output
     binary_default: bool = False
-    parameters: dict[str, Any] = field(default_factory=dict)
 
 
 def _shape(raw: Any, name: str) -> tuple[int, ...]:
@@ -174,7 +170,7 @@ def parse_infer(body: bytes, header_length: str | None) -> InferRequest:
                    for o in document["outputs"] if isinstance(o, dict)]
     request_id = document.get("id")
     return InferRequest(id=str(request_id) if request_id is not None else None, inputs=inputs, outputs=outputs,
-                        binary_default=binary_default, parameters=parameters)
+                        binary_default=binary_default)
 
 
 @dataclass(frozen=True)

@@ -172,12 +172,11 @@ async def _infer(name: str, version: str | None, request: Request, state: StateD
                "label": OutputTensor("label", "INT64", array=result.labels.astype(np.int64)),
                "class_name": OutputTensor("class_name", "BYTES",
                                           items=[name.encode() for name in result.class_names])}
-    wanted = parsed.outputs if parsed.outputs is not None else None
-    if wanted is not None:
-        unknown = [o.name for o in wanted if o.name not in tensors]
+    if parsed.outputs is not None:
+        unknown = [o.name for o in parsed.outputs if o.name not in tensors]
         if unknown:
             raise ProtocolError(f"unknown output {unknown[0]!r}: this model gives {', '.join(OUTPUTS)}")
-        chosen = [(tensors[o.name], o.binary) for o in wanted]
+        chosen = [(tensors[o.name], o.binary) for o in parsed.outputs]
     else:
         chosen = [(tensors[o], parsed.binary_default) for o in OUTPUTS]
     payload, header_length = write_response(model_name=name, model_version=str(model.epoch),

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import io
-
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from tests.helpers.images import decode
 from workers.worker import Worker
 
 pytestmark = pytest.mark.datasets
@@ -27,7 +26,7 @@ def trained(client: TestClient, settings) -> tuple[int, int]:  # type: ignore[no
 
 def _png(response) -> Image.Image:  # type: ignore[no-untyped-def]
     assert response.status_code == 200 and response.headers["content-type"] == "image/png"
-    image = Image.open(io.BytesIO(response.content))
+    image = decode(response.content)
     assert image.format == "PNG" and 300 < image.width < 3000 and 200 < image.height < 3000
     return image
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import io
-
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from mnistlab.settings import Settings
+from tests.helpers.images import blank_png
 from tests.helpers.postgres import both_databases
 from workers.worker import Worker
 
@@ -21,14 +19,6 @@ def scrape(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], 
             for family in text_string_to_metric_families(response.text) for sample in family.samples}
 
 
-def png_of_zeros() -> bytes:
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(np.zeros((28, 28), dtype=np.uint8)).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 @both_databases
 @pytest.mark.datasets
 def test_metrics_count_jobs_epochs_predictions_and_requests(client: TestClient, settings: Settings) -> None:
@@ -37,7 +27,7 @@ def test_metrics_count_jobs_epochs_predictions_and_requests(client: TestClient, 
     client.post("/jobs", json={"dataset": "mnist", "model": "ffnn", "optimizer": "sgd", "epochs": 1})  # stays queued
     client.post("/jobs/1/cancel")  # a 409: it already succeeded
     for _ in range(3):
-        assert client.post("/predict", content=png_of_zeros(), headers={"content-type": "image/png"}).status_code == 200
+        assert client.post("/predict", content=blank_png(), headers={"content-type": "image/png"}).status_code == 200
     client.get("/jobs/12345")
 
     metrics = scrape(client)

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import base64
-import io
 from pathlib import Path
 
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -16,8 +14,9 @@ from models_store.shipped import load_shipped
 from tests.helpers.images import (
     as_paper_photo,
     as_transparent_drawing,
-    dataset_image,
+    decode,
     encode,
+    png,
 )
 from workers.worker import Worker
 
@@ -32,16 +31,12 @@ def fashion_test(data_dir: Path):  # type: ignore[no-untyped-def]
     return load_split(data_dir, "fashion-mnist", train=False)
 
 
-def _png(array) -> bytes:  # type: ignore[no-untyped-def]
-    return encode(dataset_image(np.asarray(array)))
-
-
 def _files(*payloads: tuple[str, bytes]) -> list:
     return [("file", (name, data, "application/octet-stream")) for name, data in payloads]
 
 
 def test_a_digit_png_is_classified_by_the_shipped_model(client: TestClient, mnist_test) -> None:  # type: ignore[no-untyped-def]
-    response = client.post("/predict", files=_files(("seven.png", _png(mnist_test.images[0, 0]))))
+    response = client.post("/predict", files=_files(("seven.png", png(mnist_test.images[0, 0].numpy()))))
     assert response.status_code == 200
     body = response.json()
     assert body["model"] == {"job_id": None, "dataset": "mnist", "model": "cnn",
@@ -54,7 +49,7 @@ def test_a_digit_png_is_classified_by_the_shipped_model(client: TestClient, mnis
 
 
 def test_a_batch_keeps_order_and_names_and_top_k_is_clamped(client: TestClient, mnist_test) -> None:  # type: ignore[no-untyped-def]
-    uploads = [(f"digit-{i}.png", _png(mnist_test.images[i, 0])) for i in range(10)]
+    uploads = [(f"digit-{i}.png", png(mnist_test.images[i, 0].numpy())) for i in range(10)]
     body = client.post("/predict?top_k=50", files=_files(*uploads)).json()
     assert [p["filename"] for p in body["predictions"]] == [name for name, _ in uploads]
     assert [p["label"] for p in body["predictions"]] == mnist_test.labels[:10].tolist()
@@ -68,7 +63,7 @@ def test_a_raw_jpeg_body_of_dark_ink_on_paper_works_and_debug_shows_what_the_mod
     response = client.post("/predict?debug=true", content=photo, headers={"Content-Type": "image/jpeg"})
     [prediction] = response.json()["predictions"]
     assert prediction["label"] == int(mnist_test.labels[1])
-    seen = Image.open(io.BytesIO(base64.b64decode(prediction["image_png"])))
+    seen = decode(base64.b64decode(prediction["image_png"]))
     assert seen.size == (28, 28) and seen.mode == "L"
 
 
@@ -111,12 +106,12 @@ def test_bad_input_gets_a_clear_4xx_and_the_service_keeps_serving(client: TestCl
     response = client.post("/predict", **request_args)
     assert response.status_code == status, response.text
     assert message in response.text
-    assert client.post("/predict", files=_files(("ok.png", _png(mnist_test.images[0, 0])))).status_code == 200
+    assert client.post("/predict", files=_files(("ok.png", png(mnist_test.images[0, 0].numpy())))).status_code == 200
 
 
 @pytest.mark.datasets
 def test_predicting_with_a_job_and_choosing_it_as_default(client: TestClient, settings, mnist_test) -> None:  # type: ignore[no-untyped-def]
-    digit = _files(("d.png", _png(mnist_test.images[0, 0])))
+    digit = _files(("d.png", png(mnist_test.images[0, 0].numpy())))
     assert client.post("/predict?job_id=99", files=digit).status_code == 404
     job_id = client.post("/jobs", json={"dataset": "mnist", "model": "ffnn", "hidden": 32, "optimizer": "adam",
                                         "epochs": 2, "batch_size": 100, "seed": 1}).json()["id"]

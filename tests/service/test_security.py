@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import socket
 import subprocess
 import sys
@@ -11,10 +10,10 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from PIL import Image
 
 from mnistlab.settings import Settings
 from service.app import create_app
+from tests.helpers.images import blank_png
 from tests.helpers.ports import free_port
 from tests.helpers.postgres import both_databases
 from tests.helpers.servers import (
@@ -161,9 +160,7 @@ def test_traversal_attempts_never_reach_a_file(processes: Processes, settings: S
 
 
 def test_an_uploaded_file_name_is_only_echoed_back(client: TestClient, tmp_path: Path) -> None:
-    buffer = io.BytesIO()
-    Image.new("L", (28, 28)).save(buffer, format="PNG")
     name = "../../../../tmp/mnistlab-pwned.png"
-    response = client.post("/predict", files={"file": (name, buffer.getvalue(), "image/png")})
+    response = client.post("/predict", files={"file": (name, blank_png(), "image/png")})
     assert response.json()["predictions"][0]["filename"] == name
     assert not Path("/tmp/mnistlab-pwned.png").exists()
