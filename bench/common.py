@@ -54,7 +54,7 @@ class RunningServer:
 
 @contextmanager
 def mnistlab_server(*, workers: int = 0, datasets: Path | None = None, env: dict[str, str] | None = None,
-                    code: Path | None = None) -> Iterator[RunningServer]:
+                    code: Path | None = None, serve_args: list[str] | None = None) -> Iterator[RunningServer]:
     """A real `mnistlab serve` in a temp MNISTLAB_HOME on a free port, healthy (and its workers ready).
     code: run the mnistlab found in that folder (another checkout, to compare with), not this one."""
     port = free_port()
@@ -67,7 +67,8 @@ def mnistlab_server(*, workers: int = 0, datasets: Path | None = None, env: dict
         log = home / "serve.log"
         with open(log, "wb") as output:
             process = subprocess.Popen([sys.executable, "-m", "mnistlab.cli", "serve", "--workers", str(workers),
-                                        "--port", str(port)], env=env, stdout=output, stderr=output, cwd=code)
+                                        "--port", str(port), *(serve_args or [])], env=env, stdout=output,
+                                       stderr=output, cwd=code)
         server = RunningServer(url=f"http://127.0.0.1:{port}", process=process, home=home, log=log)
         try:
             while not _ready(server, workers):

@@ -14,6 +14,10 @@ from pathlib import Path
 from mnistlab import logs
 from mnistlab.settings import Settings
 
+# Measured on 2 cores (docs/benchmarks.md): two API processes serve 1.8x one; more than the cores
+# only adds memory (each holds its own models) and database connections.
+DEFAULT_API_WORKERS = min(len(os.sched_getaffinity(0)), 4)  # the cores this process may use, not the host's
+
 EPILOG = """settings come from the environment: MNISTLAB_HOME (state directory, default ./var),
 MNISTLAB_DATA_DIR, MNISTLAB_DATABASE_URL (sqlite:///PATH or postgresql+psycopg://USER:PASS@HOST/DB),
 MNISTLAB_CHECKPOINTS (may be a shared mount), MNISTLAB_API_KEY, MNISTLAB_LOG_JSON, ... (see README.md).
@@ -21,6 +25,7 @@ MNISTLAB_CHECKPOINTS (may be a shared mount), MNISTLAB_API_KEY, MNISTLAB_LOG_JSO
 examples:
   mnistlab datasets import ../shared/datasets
   mnistlab serve --workers 1
+  mnistlab serve --workers 0 --api-workers 2
   mnistlab worker --burst
   MNISTLAB_DATABASE_URL=postgresql+psycopg://mnistlab:secret@db.internal/mnistlab mnistlab worker"""
 
@@ -34,6 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     serve.add_argument("--workers", type=int, default=1, help="worker processes to run beside the API (0: API only)")
+    serve.add_argument("--api-workers", type=_positive, default=DEFAULT_API_WORKERS,
+                       help="API processes sharing the port (default: %(default)s, one per core up to 4; "
+                            "see docs/benchmarks.md)")
     serve.add_argument("--grace", type=float, default=30.0,
                        help="seconds workers get to hand their jobs back on shutdown (default 30)")
     serve.add_argument("--access-log", action="store_true", help="log every HTTP request (off: it costs throughput)")
@@ -52,6 +60,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def _is_loopback(host: str) -> bool:
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -60,11 +75,8 @@ def _is_loopback(host: str) -> bool:
 
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:
-    import torch
-    import uvicorn
-
     from mnistlab.supervisor import WorkerPool
-    from service.app import create_app
+    from service.serving import run_api
 
     host = args.host
     if settings.key is None and not _is_loopback(host):
@@ -74,24 +86,16 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         host = "127.0.0.1"
     elif settings.key is None:
         logging.getLogger("mnistlab.serve").info("no MNISTLAB_API_KEY: serving on loopback only, without authentication")
-    # The API answers many small requests: one thread each avoids oversubscribing the cores, and
-    # for one 28x28 image oneDNN's set-up costs more than the convolution (measured: 750 -> 375 us).
-    torch.set_num_threads(1)
-    torch.backends.mkldnn.enabled = False
     settings.ensure_dirs()
     threads = max(1, (os.cpu_count() or 1) // args.workers) if args.workers else None
     pool = WorkerPool(args.workers, threads=threads, grace=args.grace)
-    # log_config=None: uvicorn's lines go through our handler, as text or JSON like the rest.
-    config = uvicorn.Config(create_app(settings), host=host, port=args.port, log_config=None,
-                            access_log=args.access_log)
-    server = uvicorn.Server(config)
     # uvicorn re-raises the signal that stopped it once it is done; handlers that ignore it let us
     # stop the workers in order afterwards instead of dying with them half-way.
     signal.signal(signal.SIGTERM, lambda *_: None)
     signal.signal(signal.SIGINT, lambda *_: None)
     pool.start()
     try:
-        server.run()
+        run_api(settings, host=host, port=args.port, api_workers=args.api_workers, access_log=args.access_log)
     finally:
         pool.stop()
     return 0

@@ -1,6 +1,7 @@
 """Prometheus metrics for GET /metrics.
 
-The API counts its own requests and predictions in a registry of its own (no global state). The
+The API counts its own requests and predictions in a registry of its own (no global state; with
+several API processes, in Prometheus's multi-process files, summed at each scrape). The
 queue's and the workers' figures are read from the database at scrape time, so workers on any host
 need no metrics port: what they record per epoch (duration, images/s) is already in `epoch_metrics`.
 """
@@ -18,6 +19,7 @@ from prometheus_client.core import (
     HistogramMetricFamily,
     Metric,
 )
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import sessionmaker
@@ -27,13 +29,16 @@ from mnistlab.db import utcnow
 from mnistlab.jobs import live_workers
 from mnistlab.tables import EpochMetric, Job, JobStatus
 
+METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client reads it when it is first imported
 EPOCH_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 PREDICTION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 RECENT = timedelta(minutes=5)  # the window of the images/s gauge
 
 
 class ApiMetrics:
-    def __init__(self) -> None:
+    def __init__(self, *, multiprocess_dir: str | None = None) -> None:
+        """multiprocess_dir: set when several API processes serve one port (service/serving.py);
+        each scrape then sums what every one of them counted."""
         self.registry = CollectorRegistry(auto_describe=False)
         self.http_requests = Counter("mnistlab_http_requests", "HTTP requests answered, by route template and status.",
                                      ["method", "route", "status"], registry=self.registry)
@@ -42,9 +47,32 @@ class ApiMetrics:
         self.prediction_seconds = Histogram("mnistlab_prediction_duration_seconds",
                                             "Time to decode, preprocess and classify the images of one request.",
                                             ["dataset"], buckets=PREDICTION_BUCKETS, registry=self.registry)
+        self.scraped = self.registry  # what /metrics writes out; collectors of the whole service join it
+        if multiprocess_dir is not None:
+            self.scraped = CollectorRegistry(auto_describe=False)
+            MultiProcessCollector(self.scraped, path=multiprocess_dir)
+        self._request_counters: dict[tuple[str, str, int], Counter] = {}
+        self._prediction_children: dict[str, tuple[Counter, Histogram]] = {}
+
+    def answered(self, method: str, route: str, status: int) -> None:
+        # Labelled children are kept: `labels()` takes a lock and builds a key, a measurable share of a
+        # one-image prediction. Bounded: methods are HTTP's few, routes are templates.
+        key = (method, route, status)
+        counter = self._request_counters.get(key)
+        if counter is None:
+            counter = self._request_counters[key] = self.http_requests.labels(method, route, str(status))
+        counter.inc()
+
+    def predicted(self, dataset: str, images: int, seconds: float) -> None:
+        if dataset not in self._prediction_children:
+            self._prediction_children[dataset] = (self.predicted_images.labels(dataset),
+                                                  self.prediction_seconds.labels(dataset))
+        counter, histogram = self._prediction_children[dataset]
+        counter.inc(images)
+        histogram.observe(seconds)
 
     def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+        return generate_latest(self.scraped)
 
 
 def device_label(ran_on: str | None) -> str:
@@ -143,4 +171,4 @@ class HttpMetricsMiddleware:
             await self.app(scope, receive, send_and_note)
         finally:
             route = getattr(scope.get("route"), "path", None) or "<unmatched>"
-            self.metrics.http_requests.labels(scope["method"], route, str(status)).inc()
+            self.metrics.answered(scope["method"], route, status)

@@ -3,6 +3,7 @@
 Encoded files (`classify_files`) or arrays already in the data set's form (`classify_arrays`) go in;
 a `Classified` comes out (probabilities, labels, class names, the 28x28 images the model saw). How the
 answer is written down (`/predict`'s JSON, another protocol's tensors) is the caller's business.
+Forward passes of concurrent requests are batched (service/batching.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from fastapi.concurrency import run_in_threadpool
 
+from service.batching import ForwardBatcher
 from service.imaging import decode, to_dataset_form
 from service.metrics import ApiMetrics
 from service.registry import LoadedModel
@@ -50,28 +52,32 @@ class Classified:
 class PredictionPipeline:
     def __init__(self, metrics: ApiMetrics, *, max_pixels: int) -> None:
         self._metrics, self._max_pixels = metrics, max_pixels
+        self._batcher = ForwardBatcher()
 
-    def classify_files(self, model: LoadedModel, files: Sequence[EncodedImage]) -> Classified:
-        """Decode each file safely (4xx on a bad one), bring it to the data set's form, classify."""
+    def _decode_all(self, files: Sequence[EncodedImage], dataset: str) -> np.ndarray:
+        """Decode each file safely (4xx on a bad one) and bring it to the data set's form."""
+        return np.stack([to_dataset_form(decode(f.data, max_pixels=self._max_pixels, name=f.name), dataset)
+                         for f in files])
+
+    async def classify_files(self, model: LoadedModel, files: Sequence[EncodedImage]) -> Classified:
+        """Encoded image files; big uploads are decoded in a thread so the event loop keeps serving."""
         started = time.perf_counter()
-        images = np.stack([to_dataset_form(decode(f.data, max_pixels=self._max_pixels, name=f.name), model.dataset)
-                           for f in files])
-        return self._classify(model, [f.name for f in files], images, started)
-
-    async def classify_files_async(self, model: LoadedModel, files: Sequence[EncodedImage]) -> Classified:
-        """As classify_files; big uploads are decoded in a thread so the event loop keeps serving."""
         if sum(len(f.data) for f in files) > THREADPOOL_BYTES:
-            return await run_in_threadpool(self.classify_files, model, files)
-        return self.classify_files(model, files)
+            images = await run_in_threadpool(self._decode_all, files, model.dataset)
+        else:
+            images = self._decode_all(files, model.dataset)
+        return await self._classify(model, [f.name for f in files], images, started)
 
-    def classify_arrays(self, model: LoadedModel, images: np.ndarray, names: Sequence[str] | None = None) -> Classified:
+    async def classify_arrays(self, model: LoadedModel, images: np.ndarray,
+                              names: Sequence[str] | None = None) -> Classified:
         """Images already in the data set's form: N x 28 x 28 (or N x 1 x 28 x 28) float32 in [0, 1]."""
         started = time.perf_counter()
         images = np.ascontiguousarray(images, dtype=np.float32).reshape(-1, 28, 28)
-        return self._classify(model, list(names or (f"image-{i}" for i in range(len(images)))), images, started)
+        return await self._classify(model, list(names or (f"image-{i}" for i in range(len(images)))), images,
+                                    started)
 
-    def _classify(self, model: LoadedModel, names: list[str], images: np.ndarray, started: float) -> Classified:
-        result = Classified(model=model, names=names, images=images, probabilities=model.probabilities(images))
-        self._metrics.predicted_images.labels(model.dataset).inc(len(images))
-        self._metrics.prediction_seconds.labels(model.dataset).observe(time.perf_counter() - started)
-        return result
+    async def _classify(self, model: LoadedModel, names: list[str], images: np.ndarray,
+                        started: float) -> Classified:
+        probabilities = await self._batcher.probabilities(model, images)
+        self._metrics.predicted(model.dataset, len(images), time.perf_counter() - started)
+        return Classified(model=model, names=names, images=images, probabilities=probabilities)

@@ -3,12 +3,20 @@
 Workers sweep too, before each claim; but when every worker is busy with a long job, only the API
 notices a dead one in time, so the job shows `queued` (and counts as queued in /metrics) within about
 one heartbeat timeout instead of staying `running` until some worker is free.
+
+With several API processes (`serve --api-workers N`) one sweeps: the one holding an exclusive lock on
+`$MNISTLAB_HOME/sweeper.lock`. The kernel drops the lock when its holder dies, however it dies, and
+another process takes it at its next turn.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
+import os
+from pathlib import Path
+from typing import IO
 
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.exc import OperationalError
@@ -26,10 +34,31 @@ def sweep_once(sessions: sessionmaker, settings: Settings) -> list[int]:
         return jobs.requeue_stale(session, timeout=settings.heartbeat_timeout, max_attempts=settings.max_attempts)
 
 
+def _take_lock(path: Path) -> IO[bytes] | None:
+    """The open lock file if this process now holds the lock, else None."""
+    handle = open(path, "ab")  # noqa: SIM115 - held open for the life of the process: closing it unlocks
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle
+
+
 async def sweep_forever(sessions: sessionmaker, settings: Settings) -> None:
-    while True:
-        await asyncio.sleep(settings.heartbeat_timeout / 2)
-        try:
-            await run_in_threadpool(sweep_once, sessions, settings)
-        except OperationalError as error:  # the database is away: the next sweep tries again
-            log.warning("sweep of silent jobs failed: %s", first_line(error))
+    lock: IO[bytes] | None = None
+    try:
+        while True:
+            await asyncio.sleep(settings.heartbeat_timeout / 2)
+            if lock is None:
+                lock = _take_lock(settings.home / "sweeper.lock")
+                if lock is None:
+                    continue  # another API process sweeps
+                log.info("API process %d sweeps silent jobs", os.getpid())
+            try:
+                await run_in_threadpool(sweep_once, sessions, settings)
+            except OperationalError as error:  # the database is away: the next sweep tries again
+                log.warning("sweep of silent jobs failed: %s", first_line(error))
+    finally:
+        if lock is not None:
+            lock.close()

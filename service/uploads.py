@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import Request
 from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import ClientDisconnect
 
 from service.errors import Invalid, PayloadTooLarge, UnsupportedMediaType
 from service.prediction import EncodedImage
@@ -17,12 +18,17 @@ async def read_body(request: Request, *, limit: int, setting: str = "MNISTLAB_MA
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"body of {int(declared):,} bytes is over the {limit:,}-byte limit ({setting})")
     chunks, size = [], 0
-    async for chunk in request.stream():
+    while True:  # receive() itself, not request.stream(): an async generator costs ~10 us a request
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:  # chunked bodies declare no length: count as they arrive
             raise PayloadTooLarge(f"body is over the {limit:,}-byte limit ({setting})")
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _parse_multipart(body: bytes, boundary: bytes) -> list[EncodedImage]:

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, ValidationError
 
 from service.deps import StateDep
+from service.errors import DomainError
+from service.fast_lane import Lane
 from service.imaging import to_png_base64
 from service.prediction import Classified
 from service.schemas import MAX_ID, DatasetName, PredictResponse, error_responses
+from service.state import AppState
 from service.uploads import read_images
 
 router = APIRouter(tags=["predict"], responses=error_responses(400, 404, 409, 413, 415))
@@ -40,17 +47,39 @@ def _as_json(result: Classified, *, top_k: int, debug: bool) -> dict:
     return {"model": result.model.describe(), "predictions": predictions}
 
 
+class PredictQuery(BaseModel):
+    dataset: DatasetName = "mnist"
+    job_id: int | None = Field(None, ge=1, le=MAX_ID, description="a job's best checkpoint instead of the default")
+    top_k: int = Field(3, description="clamped to 1..10")
+    debug: bool = Field(False, description="also return the 28x28 image the model saw")
+
+
 @router.post("/predict", response_model=PredictResponse, openapi_extra=UPLOAD_DOC)
-async def predict(request: Request, state: StateDep,
-                  dataset: DatasetName = "mnist", job_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-                  top_k: Annotated[int, Query(description="clamped to 1..10")] = 3,
-                  debug: bool = False) -> JSONResponse:
+async def predict(request: Request, state: StateDep, query: Annotated[PredictQuery, Query()]) -> JSONResponse:
     """Classify one image (raw body) or up to 64 (multipart fields named `file`)."""
-    # One dependency, not three: on this hot path each costs a measurable share of a request.
     files = await read_images(request, limit=state.settings.max_upload_bytes)
-    if job_id is not None:  # a job's model is read from disk once, then cached: off the event loop
-        model = await run_in_threadpool(state.registry.job, job_id)
+    if query.job_id is not None:  # a job's model is read from disk once, then cached: off the event loop
+        model = await run_in_threadpool(state.registry.job, query.job_id)
     else:
-        model = state.registry.default(dataset)
-    result = await state.pipeline.classify_files_async(model, files)
-    return JSONResponse(_as_json(result, top_k=min(max(top_k, 1), 10), debug=debug))
+        model = state.registry.default(query.dataset)
+    result = await state.pipeline.classify_files(model, files)
+    return JSONResponse(_as_json(result, top_k=min(max(query.top_k, 1), 10), debug=query.debug))
+
+
+async def _predict_in_lane(request: Request, state: AppState, _params: dict[str, str]) -> Response:
+    try:
+        query = PredictQuery.model_validate(dict(request.query_params))
+    except ValidationError as error:  # FastAPI's own 422 shape, as the documented route would answer
+        raise RequestValidationError([{**e, "loc": ("query", *e["loc"])} for e in error.errors(include_url=False)]) from None
+    return await predict(request, state, query)
+
+
+def _predict_error(error: Exception) -> Response | None:
+    if isinstance(error, DomainError):
+        return JSONResponse({"detail": error.body()}, status_code=error.status_code)
+    if isinstance(error, RequestValidationError):
+        return JSONResponse({"detail": jsonable_encoder(error.errors())}, status_code=422)
+    return None
+
+
+LANES = [Lane("POST", re.compile("/predict"), "/predict", _predict_in_lane, _predict_error)]

@@ -92,10 +92,10 @@ class LiveServer:
 
 
 def start_server(processes: Processes, settings: Settings, *, workers: int = 1, port: int | None = None,
-                 log: Path | None = None) -> LiveServer:
+                 log: Path | None = None, api_workers: int = 1) -> LiveServer:
     port = port or free_port()
     process = processes.start("serve", "--port", str(port), "--workers", str(workers), "--grace", "10",
-                              settings=settings, log=log)
+                              "--api-workers", str(api_workers), settings=settings, log=log)
     url = f"http://127.0.0.1:{port}"
 
     def healthy() -> bool:

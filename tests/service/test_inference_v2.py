@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from mnistlab.datasets import load_split
+from service.app import create_app
 from tests.helpers.images import png
 from tests.helpers.jobs import QUICK_JOB
 from workers.worker import Worker
@@ -122,9 +123,19 @@ def test_image_files_as_bytes_are_preprocessed_like_uploads(client: TestClient, 
     ({"inputs": [{"name": "images", "datatype": "FP32", "shape": [1, 28, 28], "data": [0.0] * 784}],
       "outputs": [{"name": "logits"}]}, "unknown output 'logits'"),
     ({"inputs": [{"name": "image_bytes", "datatype": "BYTES", "shape": [1], "data": ["not an image"]}]}, "not an image"),
+    ({"inputs": [{"name": "images", "datatype": "INT32", "shape": [1, 28, 28], "data": [0] * 784}]},
+     "must be FP32 (in [0, 1]) or UINT8, not INT32"),
+    ({"inputs": [{"name": "images", "datatype": "FP32", "shape": [1, 28, 28], "data": [float("nan")] + [0.0] * 783}]},
+     "NaN or infinite values"),
+    ({"inputs": [{"name": "images", "datatype": "FP32", "shape": [1, 28, 28], "data": [float("inf")] + [0.0] * 783}]},
+     "NaN or infinite values"),
+    ({"inputs": [{"name": "image_bytes", "datatype": "BYTES", "shape": [65], "data": ["x"] * 65}]},
+     "holds 65 files; at most 64"),
 ])
 def test_bad_requests_are_400_with_an_error_naming_the_problem(client: TestClient, request_body: dict, message: str) -> None:
-    response = client.post("/v2/models/mnist/infer", json=request_body)
+    # json.dumps, not httpx's json=: it writes NaN and Infinity as Python's json module (and Triton's clients) do.
+    response = client.post("/v2/models/mnist/infer", content=json.dumps(request_body),
+                           headers={"Content-Type": "application/json"})
     assert response.status_code == 400, response.text
     assert message in response.json()["error"]
 
@@ -137,6 +148,35 @@ def test_binary_sizes_are_checked_against_the_body_before_use(client: TestClient
     assert response.status_code == 400 and "runs past the body" in response.json()["error"]
     response = client.post("/v2/models/mnist/infer", content=b"{}", headers={"Inference-Header-Content-Length": "99"})
     assert response.status_code == 400 and "does not fit" in response.json()["error"]
+    response = client.post("/v2/models/mnist/infer", content=b"{}", headers={"Inference-Header-Content-Length": "ten"})
+    assert response.status_code == 400 and "'ten' does not fit" in response.json()["error"]
+
+
+def _binary_images(count: int, extra: bytes = b"") -> tuple[bytes, dict[str, str]]:
+    blob = np.zeros((count, 28, 28), dtype=np.float32).tobytes()
+    head = json.dumps({"inputs": [{"name": "images", "datatype": "FP32", "shape": [count, 28, 28],
+                                   "parameters": {"binary_data_size": len(blob)}}]}).encode()
+    return head + blob + extra, {"Inference-Header-Content-Length": str(len(head))}
+
+
+def test_binary_data_that_does_not_add_up_and_too_many_images_are_400(client: TestClient) -> None:
+    body, headers = _binary_images(1, extra=b"\0" * 12)
+    response = client.post("/v2/models/mnist/infer", content=body, headers=headers)
+    assert response.status_code == 400 and "12 bytes of binary data belong to no input" in response.json()["error"]
+    body, headers = _binary_images(1025)
+    response = client.post("/v2/models/mnist/infer", content=body, headers=headers)
+    assert response.status_code == 400 and "holds 1,025 images; at most 1,024" in response.json()["error"]
+    body, headers = _binary_images(1024)  # the limit itself is served
+    assert client.post("/v2/models/mnist/infer", content=body, headers=headers).status_code == 200
+
+
+def test_a_body_over_the_infer_limit_is_413_and_names_the_setting(settings) -> None:  # type: ignore[no-untyped-def]
+    with TestClient(create_app(settings.model_copy(update={"max_infer_bytes": 100_000}))) as small:
+        body, headers = _binary_images(40)  # 125 KB
+        response = small.post("/v2/models/mnist/infer", content=body, headers=headers)
+        assert response.status_code == 413 and "MNISTLAB_MAX_INFER_BYTES" in response.json()["error"]
+        body, headers = _binary_images(20)  # 63 KB: under it
+        assert small.post("/v2/models/mnist/infer", content=body, headers=headers).status_code == 200
 
 
 @pytest.mark.datasets

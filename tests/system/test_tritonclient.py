@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tritonclient.http as triton
+from PIL import Image, ImageDraw
 from tritonclient.utils import InferenceServerException
 
 from mnistlab.datasets import load_split
 from mnistlab.settings import Settings
 from tests.helpers.images import png
-from tests.helpers.servers import Processes, start_server
+from tests.helpers.servers import REPO, Processes, start_server
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +53,37 @@ def test_tritonclient_reads_metadata_and_classifies_the_test_set(processes: Proc
         result = client.infer("mnist", [tensor], outputs=[triton.InferRequestedOutput("label")])
         assert result.as_numpy("label").tolist() == labels[:8].tolist()
 
+        raw = np.round(images[:8, 0] * 255).astype(np.uint8)  # UINT8 [N,28,28], 0-255
+        tensor = triton.InferInput("images", [8, 28, 28], "UINT8")
+        tensor.set_data_from_numpy(raw)
+        assert client.infer("mnist", [tensor]).as_numpy("label").tolist() == labels[:8].tolist()
+
         with pytest.raises(InferenceServerException, match="unknown model 'cifar10'"):
             client.get_model_metadata("cifar10")
+        broken = images[:2].copy()
+        broken[1, 0, 3, 3] = np.nan
+        tensor = triton.InferInput("images", list(broken.shape), "FP32")
+        tensor.set_data_from_numpy(broken)
+        with pytest.raises(InferenceServerException, match="NaN or infinite values") as refused:
+            client.infer("mnist", [tensor])
+        assert refused.value.status() == "400"
+        assert client.is_server_live()  # and it keeps answering
     finally:
         client.close()
+
+
+def test_the_readme_tritonclient_example_runs_as_written(processes: Processes, settings: Settings,
+                                                         tmp_path: Path) -> None:
+    server = start_server(processes, settings, workers=0)
+    readme = (REPO / "README.md").read_text()
+    example = re.search(r"With Triton's own client.*?```sh\n(.*?)```", readme, re.S)
+    assert example, "the README lost its tritonclient example"
+    script = example[1].replace("127.0.0.1:8000", server.url.removeprefix("http://"))
+    script = script.replace(".venv/bin/python", sys.executable)
+    seven = Image.new("L", (200, 200), "white")  # the walkthrough's seven.png
+    ImageDraw.Draw(seven).line([(40, 40), (160, 40), (90, 170)], fill="black", width=14)
+    seven.save(tmp_path / "seven.png")
+    run = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    label, class_name, confidence = re.fullmatch(r"\[(\d)\] \[b'(\d)'\] (\S+)\n", run.stdout).groups()
+    assert label == class_name and 0.1 <= float(confidence) <= 1.0
