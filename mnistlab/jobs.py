@@ -161,10 +161,12 @@ def set_running_details(session: Session, *, job_id: int, worker_id: str, ran_on
     session.execute(update(Job).where(*owns(job_id, worker_id)).values(ran_on=ran_on, init_hash=init_hash))
 
 
-def finish(session: Session, *, job_id: int, worker_id: str, status: JobStatus, error: str | None = None) -> bool:
+def finish(session: Session, *, job_id: int, worker_id: str, status: JobStatus, error: str | None = None,
+           stopped_early: str | None = None) -> bool:
     updated = session.execute(
         update(Job).where(*owns(job_id, worker_id))
-        .values(status=status, error=error, finished_at=utcnow(), worker_id=None, eta_seconds=None)
+        .values(status=status, error=error, stopped_early=stopped_early, finished_at=utcnow(), worker_id=None,
+                eta_seconds=None)
         .returning(Job.id)
     ).scalar_one_or_none()
     return updated is not None

@@ -65,7 +65,10 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
 OPTIMIZER_NAMES = tuple(OPTIMIZERS)
 HYPER_PARAMETERS = tuple(dict.fromkeys(name for spec in OPTIMIZERS.values() for name in spec.hyper))
 
+LR_SCHEDULES = ("constant", "cosine", "onecycle")  # stepped per batch; onecycle: `lr` is the peak
+
 DatasetName = Literal[DATASET_NAMES]  # type: ignore[valid-type]
+LrScheduleName = Literal[LR_SCHEDULES]  # type: ignore[valid-type]
 ModelName = Literal[ARCHITECTURES]  # type: ignore[valid-type]
 OptimizerName = Literal[OPTIMIZER_NAMES]  # type: ignore[valid-type]
 DeviceName = Literal[DEVICES]  # type: ignore[valid-type]
@@ -100,6 +103,45 @@ def batches_per_epoch(train_size: int, batch_size: int) -> tuple[int, int]:
     return steps, train_size - (steps - 1) * size
 
 
+class EarlyStopping(BaseModel):
+    """When a job may end before its last epoch (any subset; at least patience or a target)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    patience: int | None = Field(None, ge=1, le=MAX_EPOCHS,
+                                 description="stop after this many epochs without a gain in test accuracy")
+    min_delta: float = Field(0.0, ge=0, le=1, description="a gain is an increase above this")
+    target_test_accuracy: float | None = Field(None, gt=0, le=1,
+                                               description="stop after the first epoch at or above it")
+
+    @model_validator(mode="after")
+    def _something_to_stop_on(self) -> "EarlyStopping":
+        if self.patience is None and self.target_test_accuracy is None:
+            raise ValueError("early_stopping needs patience or target_test_accuracy (or both)")
+        return self
+
+
+def early_stop_reason(rule: dict[str, Any] | None, test_accuracies: list[float]) -> str | None:
+    """Why a job with these epochs behind it stops now, or None. A pure function of the history, so a
+    job resumed after a kill decides exactly as it would have."""
+    if not rule or not test_accuracies:
+        return None
+    epochs = len(test_accuracies)
+    target = rule.get("target_test_accuracy")
+    if target is not None and test_accuracies[-1] >= target:
+        return f"reached the target test accuracy {target:g} at epoch {epochs} ({test_accuracies[-1]:.4f})"
+    patience, min_delta = rule.get("patience"), rule.get("min_delta") or 0.0
+    if patience:
+        best, best_epoch = float("-inf"), 0
+        for epoch, value in enumerate(test_accuracies, 1):
+            if value > best + min_delta:
+                best, best_epoch = value, epoch
+        if epochs - best_epoch >= patience:
+            return (f"no gain above {min_delta:g} in test accuracy for {patience} epochs "
+                    f"(best {best:.4f} at epoch {best_epoch})")
+    return None
+
+
 # --- the job: what a client asks for, and what it resolves to --------------------------------------------
 
 
@@ -117,9 +159,12 @@ class JobConfig:
     optimizer_params: dict[str, Any] = field(default_factory=dict)  # this optimizer's knobs, all of them
     hidden: int | None = None
     device: str = "auto"
+    lr_schedule: str = "constant"
+    early_stopping: dict[str, Any] | None = None  # EarlyStopping's fields
 
     def as_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "optimizer_params": dict(self.optimizer_params)}
+        return {**self.__dict__, "optimizer_params": dict(self.optimizer_params),
+                "early_stopping": dict(self.early_stopping) if self.early_stopping else None}
 
     @property
     def steps_per_epoch(self) -> int:
@@ -157,6 +202,9 @@ class _JobRequest(BaseModel):
     hidden: int | None = Field(None, ge=1, le=4096, description=f"ffnn only; default {DEFAULT_HIDDEN}")
     device: DeviceName = "auto"
     seed: int | None = Field(None, ge=0, le=MAX_SEED, description="default: random, recorded")
+    lr_schedule: LrScheduleName = Field("constant", description="per batch: constant, cosine annealing to 0, or "
+                                                               "one cycle with `lr` as its peak")
+    early_stopping: EarlyStopping | None = None
 
     @model_validator(mode="after")
     def _only_where_meaningful(self) -> "_JobRequest":
@@ -180,7 +228,8 @@ class _JobRequest(BaseModel):
                          batch_size=self.batch_size, seed=self.seed if self.seed is not None else seed,
                          lr=self.lr or spec.default_lr, optimizer_params=params,
                          hidden=(self.hidden or DEFAULT_HIDDEN) if self.model == "ffnn" else None,
-                         device=self.device)
+                         device=self.device, lr_schedule=self.lr_schedule,
+                         early_stopping=self.early_stopping.model_dump() if self.early_stopping else None)
 
 
 # POST /jobs: what a client may set; every optimizer knob is a top-level field of its own.
@@ -207,6 +256,9 @@ def describe() -> dict[str, Any]:
                         "options": {knob: {"default": p.default, "description": p.description, **bounds(knob)}
                                     for knob, p in spec.hyper.items()}} for name, spec in OPTIMIZERS.items()],
         "devices": list(DEVICES),
+        "lr_schedules": list(LR_SCHEDULES),
+        "early_stopping": {name: {"default": prop.get("default"), "description": prop.get("description")}
+                           for name, prop in EarlyStopping.model_json_schema()["properties"].items()},
         "statuses": [status.value for status in JobStatus],
         "fields": {name: {"default": schema[name].get("default"), "description": schema[name].get("description"),
                           **bounds(name)}

@@ -59,6 +59,9 @@ class Job(Base):
     best_epoch: Mapped[int | None] = mapped_column(Integer)
     best_test_accuracy: Mapped[float | None] = mapped_column(Float)
     init_hash: Mapped[str | None] = mapped_column(String(64))
+    lr_schedule: Mapped[str] = mapped_column(String(16), default="constant")
+    early_stopping: Mapped[dict | None] = mapped_column(JSON)
+    stopped_early: Mapped[str | None] = mapped_column(Text)  # why a job ended before its last epoch
     # POST /jobs with an Idempotency-Key: the key, and a hash of the request it was first used with.
     idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
     request_hash: Mapped[str | None] = mapped_column(String(64))

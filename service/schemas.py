@@ -12,7 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from mnistlab.spec import (
     DatasetName,
     DeviceName,
+    EarlyStopping,
     JobRequest,
+    LrScheduleName,
     ModelName,
     OptimizerName,
     StatusName,
@@ -72,6 +74,9 @@ class _JobOut(BaseModel):
     last_batch_size: int
     init_hash: str
     waiting_for: str | None = Field(description="why a queued job has not started yet")
+    lr_schedule: LrScheduleName
+    early_stopping: EarlyStopping | None
+    stopped_early: str | None = Field(description="why a succeeded job ended before its last epoch")
 
 
 # A job as the API shows it: its config with each optimizer knob top-level (null where it does not apply).

@@ -37,6 +37,8 @@ def waiting_for(session: Session, settings: Settings, job: Job) -> str | None:
 
 def job_view(job: Job, latest: EpochMetric | None, waiting: str | None = None) -> JobOut:
     config = job.config
+    # A job that stopped early is done at its last epoch.
+    finished_at_epoch = (job.last_epoch or job.epochs) if job.stopped_early else job.epochs
     done = job.epochs if job.status == JobStatus.succeeded else job.progress_epoch + job.progress_fraction
     best = None
     if job.best_epoch is not None and job.best_test_accuracy is not None:
@@ -46,13 +48,13 @@ def job_view(job: Job, latest: EpochMetric | None, waiting: str | None = None) -
     return JobOut(
         id=job.id, status=job.status.value, **settings, **knobs, created_at=job.created_at, started_at=job.started_at,
         finished_at=job.finished_at, error=job.error, attempts=job.attempts, ran_on=job.ran_on, worker_id=job.worker_id,
-        progress=ProgressOut(epoch=job.progress_epoch if job.status != JobStatus.succeeded else job.epochs,
+        progress=ProgressOut(epoch=job.progress_epoch if job.status != JobStatus.succeeded else finished_at_epoch,
                              epochs=job.epochs, fraction=min(1.0, done / job.epochs),
                              eta_seconds=job.eta_seconds if job.status == JobStatus.running else None),
         latest=MetricOut.model_validate(latest) if latest else None, best=best,
         steps_per_epoch=config.steps_per_epoch, last_batch_size=config.last_batch_size,
         init_hash=job.init_hash or initial_weights_hash(job.model, job.hidden, job.seed),
-        waiting_for=waiting,
+        waiting_for=waiting, stopped_early=job.stopped_early,
     )
 
 

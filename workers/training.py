@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.optim.lr_scheduler import LRScheduler
 
 from mnistlab.datasets import Split
 from mnistlab.spec import OPTIMIZERS, JobConfig
@@ -27,10 +28,22 @@ def make_optimizer(config: JobConfig, model: nn.Module) -> torch.optim.Optimizer
     return OPTIMIZER_CLASSES[config.optimizer](model.parameters(), lr=config.lr, **config.optimizer_params)
 
 
+def make_scheduler(config: JobConfig, optimizer: torch.optim.Optimizer) -> LRScheduler | None:
+    """The job's learning-rate schedule, stepped after every batch over all of its epochs."""
+    total_steps = config.epochs * config.steps_per_epoch
+    if config.lr_schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+    if config.lr_schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total_steps)
+    assert config.lr_schedule == "constant", config.lr_schedule
+    return None
+
+
 @dataclass
 class TrainState:
     model: nn.Module
     optimizer: torch.optim.Optimizer
+    scheduler: LRScheduler | None
     generator: torch.Generator  # drives the shuffles; saved so a resumed job shuffles the same way
     epoch: int = 0
     best_epoch: int | None = None
@@ -45,7 +58,9 @@ class TrainState:
 def new_state(config: JobConfig, device: torch.device) -> TrainState:
     model = initial_model(config.model, hidden=config.hidden, seed=config.seed).to(device)
     generator = torch.Generator().manual_seed(config.seed)
-    return TrainState(model=model, optimizer=make_optimizer(config, model), generator=generator)
+    optimizer = make_optimizer(config, model)
+    return TrainState(model=model, optimizer=optimizer, scheduler=make_scheduler(config, optimizer),
+                      generator=generator)
 
 
 def checkpoint_payload(state: TrainState, config: JobConfig) -> dict[str, Any]:
@@ -53,6 +68,7 @@ def checkpoint_payload(state: TrainState, config: JobConfig) -> dict[str, Any]:
     return {
         "model": {k: v.detach().cpu() for k, v in state.model.state_dict().items()},
         "optimizer": state.optimizer.state_dict(),
+        "scheduler": state.scheduler.state_dict() if state.scheduler is not None else None,
         "epoch": state.epoch,
         "rng_state": state.generator.get_state(),
         "config": config.as_dict(),
@@ -70,6 +86,8 @@ def restore_state(payload: dict[str, Any], config: JobConfig, device: torch.devi
     state = new_state(config, device)
     state.model.load_state_dict(payload["model"])
     state.optimizer.load_state_dict(payload["optimizer"])
+    if state.scheduler is not None:  # after the optimizer: the schedule's state is what sets the next lr
+        state.scheduler.load_state_dict(payload["scheduler"])
     state.generator.set_state(payload["rng_state"])
     state.epoch = payload["epoch"]
     state.best_epoch = payload["best_epoch"]
@@ -115,6 +133,8 @@ def train_one_epoch(state: TrainState, train: Split, *, batch_size: int,
         loss = loss_fn(model(train.images[index]), train.labels[index])
         loss.backward()
         optimizer.step()
+        if state.scheduler is not None:
+            state.scheduler.step()
         loss_sum += loss.detach() * len(index)
     state.step_in_epoch, state.epoch_loss_sum = 0, 0.0
     return float(loss_sum / n)

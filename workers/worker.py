@@ -21,6 +21,7 @@ from mnistlab.datasets import DatasetUnavailable, Split, load_split
 from mnistlab.db import make_engine, make_sessions
 from mnistlab.logs import event_log, first_line, one_line
 from mnistlab.settings import Settings
+from mnistlab.spec import early_stop_reason
 from mnistlab.tables import Job, JobStatus
 from models_store import checkpoints
 from models_store.architectures import initial_weights_hash
@@ -37,6 +38,7 @@ MAX_RETRY_WAIT = 10.0  # seconds between attempts to reach a database that is do
 class Outcome:
     status: JobStatus | None  # None: handed back or lost, nothing more to write
     error: str | None = None
+    stopped_early: str | None = None
 
 
 class Worker:
@@ -142,7 +144,8 @@ class Worker:
         try:
             with self.sessions.begin() as session:
                 if outcome.status is not None:
-                    jobs.finish(session, job_id=job.id, worker_id=self.id, status=outcome.status, error=outcome.error)
+                    jobs.finish(session, job_id=job.id, worker_id=self.id, status=outcome.status, error=outcome.error,
+                                stopped_early=outcome.stopped_early)
                 else:
                     jobs.hand_back(session, job_id=job.id, worker_id=self.id)
         except OperationalError as error:
@@ -194,7 +197,11 @@ class Worker:
 
             if state.epoch == 0:
                 job_log.info("first batch %.2fs after submission", time.time() - job.created_at.timestamp())
-            while state.epoch < config.epochs:
+            stop: str | None = None
+            # Decided from the history before each epoch, so a job killed right after its stopping epoch
+            # stops on resume instead of training one more.
+            while state.epoch < config.epochs and not (stop := early_stop_reason(config.early_stopping, [
+                    metric["test_accuracy"] for metric in state.history])):
                 try:
                     metric = run_epoch(state, train, test, batch_size=config.batch_size, on_batch=should_stop)
                 except Stopped:
@@ -220,6 +227,9 @@ class Worker:
                              metric["loss"], metric["test_accuracy"], metric["seconds"])
         if heartbeat.ownership == jobs.Ownership.lost:
             return Outcome(None)
+        if stop is not None:
+            job_log.info("stopped early: %s", stop)
+            return Outcome(JobStatus.succeeded, stopped_early=stop)
         if state.epoch >= config.epochs:
             return Outcome(JobStatus.succeeded)
         if heartbeat.ownership == jobs.Ownership.cancel:

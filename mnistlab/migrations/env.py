@@ -6,12 +6,14 @@ from alembic import context
 
 from mnistlab import tables  # noqa: F401  (registers the tables on Base for autogenerate)
 from mnistlab.db import Base, make_engine
+from mnistlab.schema import VERSION_TABLE
 
 
 def run(connection) -> None:  # type: ignore[no-untyped-def]
     # render_as_batch: SQLite cannot ALTER most things in place; batch mode copies the table instead.
     context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True,
-                      transactional_ddl=True)
+                      transactional_ddl=True, version_table=VERSION_TABLE,
+                      include_name=lambda name, kind, _parents: kind != "table" or name in Base.metadata.tables)
     with context.begin_transaction():
         context.run_migrations()
 

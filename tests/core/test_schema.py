@@ -34,7 +34,8 @@ def test_a_new_database_gets_exactly_the_tables_the_code_expects(database: str) 
         schema.upgrade(engine)
         schema.upgrade(engine)  # a second start changes nothing
         with engine.connect() as connection:
-            differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+            context = MigrationContext.configure(connection, opts={"version_table": schema.VERSION_TABLE})
+            differences = compare_metadata(context, Base.metadata)
             assert differences == []
             assert schema.current_revision(connection) == schema.head_revision()
     finally:
@@ -62,12 +63,31 @@ def test_a_database_made_before_migrations_is_adopted_with_its_jobs(tmp_path) ->
     try:
         _migrate_to(engine, schema.BASELINE)  # what mnistlab made before Alembic: these tables, no version
         with engine.begin() as connection:
-            connection.execute(text("DROP TABLE alembic_version"))
+            connection.execute(text(f"DROP TABLE {schema.VERSION_TABLE}"))
             _insert_0001_job(connection, optimizer="sgd", momentum=0.0)
         schema.upgrade(engine)
         with engine.connect() as connection:
             assert schema.current_revision(connection) == schema.head_revision()
             assert connection.scalar(select(func.count()).select_from(tables.Job)) == 1
+    finally:
+        engine.dispose()
+
+
+@both_databases
+def test_a_revision_in_alembics_default_table_moves_to_mnistlabs_own(database: str) -> None:
+    """Before sweeps, mnistlab kept its revision in alembic_version; Optuna's storage claims that table now."""
+    engine = make_engine(database)
+    try:
+        _migrate_to(engine, "0002")
+        with engine.begin() as connection:
+            connection.execute(text(f"DROP TABLE {schema.VERSION_TABLE}"))  # as it was: the revision in Alembic's
+            connection.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)"))
+            connection.execute(text("INSERT INTO alembic_version VALUES ('0002')"))
+        schema.upgrade(engine)
+        with engine.connect() as connection:
+            assert schema.current_revision(connection) == schema.head_revision()
+            assert "alembic_version" not in inspect(connection).get_table_names()
+            assert "stopped_early" in {column["name"] for column in inspect(connection).get_columns("jobs")}
     finally:
         engine.dispose()
 
@@ -100,11 +120,13 @@ def test_processes_starting_together_migrate_once_without_errors(database: str) 
     # Alembic logs each step it runs: exactly one process ran them all, the other three found them done.
     steps = [[line.split("Running upgrade", 1)[1].strip() for line in err.splitlines() if "Running upgrade" in line]
              for err in errors]
-    assert sorted(len(ran) for ran in steps) == [0, 0, 0, 2], errors
+    assert sorted(len(ran) for ran in steps) == [0, 0, 0, 3], errors
     assert max(steps, key=len) == ["-> 0001, Initial schema: jobs, their epoch metrics, live workers, default "
                                    "models (mnistlab before Alembic).",
                                    "0001 -> 0002, Optimizer hyper-parameters in one JSON column "
-                                   "(optimizer_params) instead of a column each."]
+                                   "(optimizer_params) instead of a column each.",
+                                   "0002 -> 0003, Learning-rate schedules and early stopping: jobs.lr_schedule, "
+                                   "jobs.early_stopping, jobs.stopped_early."]
     engine = make_engine(database)
     try:
         with engine.connect() as connection:

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from mnistlab.datasets import load_split
-from mnistlab.spec import JobConfig
+from mnistlab.spec import JobConfig, early_stop_reason
 from models_store import checkpoints
 from workers.devices import available_devices, describe, resolve
 from workers.training import (
@@ -57,7 +57,9 @@ def test_same_seed_gives_bit_identical_weights(small_data_dir: Path) -> None:
     _config(),
     _config(optimizer="adamw", optimizer_params={"weight_decay": 0.05}),
     _config(optimizer="sgd", lr=0.05, optimizer_params={"momentum": 0.9, "nesterov": True}),
-], ids=["adam", "adamw", "sgd-nesterov"])
+    _config(lr_schedule="onecycle", lr=0.01),
+    _config(optimizer="sgd", lr=0.05, lr_schedule="cosine", optimizer_params={"momentum": 0.9, "nesterov": False}),
+], ids=["adam", "adamw", "sgd-nesterov", "adam-onecycle", "sgd-cosine"])
 def test_resuming_from_a_checkpoint_is_bit_identical_to_not_stopping(small_data_dir: Path, tmp_path: Path,
                                                                      config: JobConfig) -> None:
     uninterrupted, _ = _train(small_data_dir, config, 3)
@@ -97,7 +99,9 @@ def test_a_job_trains_on_each_device_this_machine_has(small_data_dir: Path, devi
     _config(),
     _config(optimizer="adamw", optimizer_params={"weight_decay": 0.05}),
     _config(optimizer="sgd", lr=0.05, optimizer_params={"momentum": 0.9, "nesterov": True}),
-], ids=["adam", "adamw", "sgd-nesterov"])
+    _config(lr_schedule="onecycle", lr=0.01),
+    _config(optimizer="sgd", lr=0.05, lr_schedule="cosine", optimizer_params={"momentum": 0.9, "nesterov": False}),
+], ids=["adam", "adamw", "sgd-nesterov", "adam-onecycle", "sgd-cosine"])
 def test_an_epoch_stopped_mid_way_and_resumed_from_its_checkpoint_is_bit_identical(small_data_dir: Path,
                                                                                     tmp_path: Path,
                                                                                     config: JobConfig) -> None:
@@ -143,3 +147,42 @@ def test_weight_decay_and_nesterov_change_what_is_learned(small_data_dir: Path) 
     nesterov = weights(_config(model="linear", optimizer="sgd", lr=0.05,
                                optimizer_params={"momentum": 0.9, "nesterov": True}))
     assert not torch.equal(momentum[0], nesterov[0])
+
+
+@pytest.mark.parametrize(("schedule", "expected"), [
+    ("constant", lambda lrs, peak: all(lr == peak for lr in lrs)),
+    # Cosine: from lr down to 0 at the job's very last step.
+    ("cosine", lambda lrs, peak: lrs[0] == peak and lrs[-1] < 1e-3 * peak and lrs == sorted(lrs, reverse=True)),
+    # One cycle: up to lr (the peak) at 30% of the steps, then down far below where it started.
+    ("onecycle", lambda lrs, peak: abs(max(lrs) - peak) < 1e-9 and lrs.index(max(lrs)) in range(25, 35)
+     and lrs[0] < peak / 10 and lrs[-1] < lrs[0] / 100),
+])
+def test_learning_rate_schedules_step_per_batch_over_the_whole_job(schedule: str, expected) -> None:  # type: ignore[no-untyped-def]
+    config = _config(lr_schedule=schedule, lr=0.01, epochs=2, batch_size=1200)  # 50 steps an epoch, 100 in all
+    state = new_state(config, CPU)
+    model = state.model
+    images, labels = torch.rand(1200, 1, 28, 28), torch.randint(0, 10, (1200,))
+    lrs = []
+    for _ in range(config.epochs * config.steps_per_epoch):
+        lrs.append(state.optimizer.param_groups[0]["lr"])
+        state.optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(model(images[:8]), labels[:8]).backward()
+        state.optimizer.step()
+        if state.scheduler is not None:
+            state.scheduler.step()
+    assert len(lrs) == 100 and expected(lrs, 0.01), lrs[::10]
+
+
+@pytest.mark.parametrize(("rule", "accuracies", "reason"), [
+    (None, [0.5, 0.6], None),
+    ({"target_test_accuracy": 0.9}, [0.5, 0.89], None),
+    ({"target_test_accuracy": 0.9}, [0.5, 0.9], "reached the target test accuracy 0.9 at epoch 2 (0.9000)"),
+    ({"patience": 2, "min_delta": 0.0}, [0.5, 0.6, 0.6], None),
+    ({"patience": 2, "min_delta": 0.0}, [0.5, 0.6, 0.6, 0.59],
+     "no gain above 0 in test accuracy for 2 epochs (best 0.6000 at epoch 2)"),
+    # Gains of 0.005 are no gains when min_delta is 0.01.
+    ({"patience": 2, "min_delta": 0.01}, [0.5, 0.505, 0.51],
+     "no gain above 0.01 in test accuracy for 2 epochs (best 0.5000 at epoch 1)"),
+])
+def test_early_stopping_decides_from_the_history_alone(rule, accuracies, reason) -> None:  # type: ignore[no-untyped-def]
+    assert early_stop_reason(rule, accuracies) == reason
