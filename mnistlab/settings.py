@@ -22,6 +22,7 @@ class Settings(BaseSettings):
     max_infer_bytes: int = Field(default=16_000_000, gt=0, description="Open Inference Protocol body limit: "
                                  "tensors in JSON are verbose (1,000 images as FP32 JSON are about 5 MB).")
     max_pixels: int = Field(default=40_000_000, gt=0)
+    max_sweep_jobs: int = Field(default=256, ge=1, description="The most jobs one sweep may plan.")
     api_key: SecretStr | None = Field(default=None, description="When set, requests need 'Authorization: Bearer KEY'.")
     public_predict: bool = Field(default=False, description="With an API key: leave /predict, GET /models and /v2 open.")
     cors_origins: str = Field(default="", description="Comma-separated origins allowed by CORS; empty: CORS off.")

@@ -80,10 +80,11 @@ class JobStatus(str, enum.Enum):
     succeeded = "succeeded"
     failed = "failed"
     cancelled = "cancelled"
+    pruned = "pruned"  # a sweep's trial its pruner stopped: its epochs so far are kept
 
     @property
     def ended(self) -> bool:
-        return self in (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
+        return self in (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled, JobStatus.pruned)
 
 
 StatusName = Literal[tuple(status.value for status in JobStatus)]  # type: ignore[valid-type]

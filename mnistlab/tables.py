@@ -62,6 +62,8 @@ class Job(Base):
     lr_schedule: Mapped[str] = mapped_column(String(16), default="constant")
     early_stopping: Mapped[dict | None] = mapped_column(JSON)
     stopped_early: Mapped[str | None] = mapped_column(Text)  # why a job ended before its last epoch
+    sweep_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("sweeps.id", ondelete="CASCADE"), index=True)
+    trial: Mapped[int | None] = mapped_column(Integer)  # its number in the sweep (Optuna's, for a search)
     # POST /jobs with an Idempotency-Key: the key, and a hash of the request it was first used with.
     idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
     request_hash: Mapped[str | None] = mapped_column(String(64))
@@ -74,6 +76,21 @@ class Job(Base):
     @property
     def config(self) -> JobConfig:
         return JobConfig(**{name: getattr(self, name) for name in JobConfig.__dataclass_fields__})
+
+
+class Sweep(Base):
+    """A grid or a search over job settings; its trials are jobs with its id (mnistlab/sweeps.py)."""
+
+    __tablename__ = "sweeps"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))  # grid | search
+    request: Mapped[dict] = mapped_column(JSON)  # the SweepRequest as posted
+    planned: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running | finished | cancelled
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class EpochMetric(Base):

@@ -34,6 +34,7 @@ from service.routes import (
     models,
     predict,
     spec,
+    sweeps,
 )
 from service.state import AppState
 from service.sweeper import sweep_forever
@@ -78,7 +79,7 @@ def create_app(settings: Settings | None = None, *, freeze_after_startup: bool =
     # Outermost: it also counts what the key and CORS checks answer themselves.
     app.add_middleware(HttpMetricsMiddleware, metrics=api_metrics)
     # The prediction routes first: routes are matched in order, and theirs are the hot paths.
-    for module in (predict, inference_v2, health, spec, jobs, events, models, explore, figures, analysis, dashboard,
+    for module in (predict, inference_v2, health, spec, jobs, sweeps, events, models, explore, figures, analysis, dashboard,
                    metrics):
         app.include_router(module.router)
     return app

@@ -69,3 +69,25 @@ def confusion(matrix: np.ndarray, class_names: Sequence[str], *, title: str) -> 
                 color="white" if value > threshold else "black")
     ax.set_title(title)
     return _png(figure)
+
+
+def sweep_curves(trials: Sequence[tuple[str, bool, Sequence[dict]]], *, title: str) -> bytes:
+    """Test accuracy against epoch, one line per (label, pruned?, metrics rows); pruned trials dashed and grey."""
+    figure = Figure(figsize=(9, 5), layout="constrained")
+    ax = figure.subplots()
+    for label, pruned, rows in trials:
+        epochs = [row["epoch"] for row in rows]
+        accuracy = [row["test_accuracy"] for row in rows]
+        if pruned:
+            ax.plot(epochs, accuracy, linestyle="--", color="0.6", marker="x", markersize=4, label=f"{label} (pruned)")
+        else:
+            ax.plot(epochs, accuracy, marker="o", markersize=3, label=label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("test accuracy")
+    ax.grid(alpha=0.3)
+    if any(rows for _, _, rows in trials):
+        ax.legend(fontsize=7, loc="lower right", ncol=2 if len(trials) > 10 else 1)
+    else:
+        ax.text(0.5, 0.5, "no finished epoch yet", ha="center", va="center", transform=ax.transAxes)
+    ax.set_title(title)
+    return _png(figure)

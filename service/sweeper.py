@@ -2,7 +2,8 @@
 
 Workers sweep too, before each claim; but when every worker is busy with a long job, only the API
 notices a dead one in time, so the job shows `queued` (and counts as queued in /metrics) within about
-one heartbeat timeout instead of staying `running` until some worker is free.
+one heartbeat timeout instead of staying `running` until some worker is free. The same loop advances
+sweeps (mnistlab/sweeps.py): it tells Optuna how ended trials did and queues the next ones.
 
 With several API processes (`serve --api-workers N`) one sweeps: the one holding an exclusive lock on
 `$MNISTLAB_HOME/sweeper.lock`. The kernel drops the lock when its holder dies, however it dies, and
@@ -15,6 +16,7 @@ import asyncio
 import fcntl
 import logging
 import os
+import time
 from pathlib import Path
 from typing import IO
 
@@ -22,11 +24,12 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
 
-from mnistlab import jobs
+from mnistlab import jobs, sweeps
 from mnistlab.logs import first_line
 from mnistlab.settings import Settings
 
 log = logging.getLogger(__name__)
+SWEEPS_TICK = 1.0  # seconds between looks at running sweeps
 
 
 def sweep_once(sessions: sessionmaker, settings: Settings) -> list[int]:
@@ -47,16 +50,22 @@ def _take_lock(path: Path) -> IO[bytes] | None:
 
 async def sweep_forever(sessions: sessionmaker, settings: Settings) -> None:
     lock: IO[bytes] | None = None
+    last_requeue = time.monotonic()
     try:
         while True:
-            await asyncio.sleep(settings.heartbeat_timeout / 2)
+            await asyncio.sleep(SWEEPS_TICK)
             if lock is None:
                 lock = _take_lock(settings.home / "sweeper.lock")
                 if lock is None:
                     continue  # another API process sweeps
-                log.info("API process %d sweeps silent jobs", os.getpid())
+                log.info("API process %d sweeps silent jobs and advances sweeps", os.getpid())
             try:
-                await run_in_threadpool(sweep_once, sessions, settings)
+                # Sweeps every tick (a freed worker gets the next trial within a second); silent jobs
+                # every half heartbeat timeout, which is as soon as one can be told from a slow one.
+                await run_in_threadpool(sweeps.advance_all, sessions, settings.db_url)
+                if time.monotonic() - last_requeue >= settings.heartbeat_timeout / 2:
+                    last_requeue = time.monotonic()
+                    await run_in_threadpool(sweep_once, sessions, settings)
             except OperationalError as error:  # the database is away: the next sweep tries again
                 log.warning("sweep of silent jobs failed: %s", first_line(error))
     finally:

@@ -16,7 +16,7 @@ import torch
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
 
-from mnistlab import jobs, schema
+from mnistlab import jobs, schema, sweeps
 from mnistlab.datasets import DatasetUnavailable, Split, load_split
 from mnistlab.db import make_engine, make_sessions
 from mnistlab.logs import event_log, first_line, one_line
@@ -27,7 +27,13 @@ from models_store import checkpoints
 from models_store.architectures import initial_weights_hash
 from workers import devices
 from workers.heartbeat import JobHeartbeat
-from workers.training import Stopped, checkpoint_payload, new_state, restore_state, run_epoch
+from workers.training import (
+    Stopped,
+    checkpoint_payload,
+    new_state,
+    restore_state,
+    run_epoch,
+)
 
 log = logging.getLogger(__name__)
 DATA_CACHE_SIZE = 2  # (dataset, device) pairs kept in memory between jobs
@@ -191,6 +197,9 @@ class Worker:
                 for metric in state.history:
                     jobs.insert_metric_once(session, job_id=job.id, metric=metric)
 
+            with self.sessions() as session:  # a search's trial with a pruner reports each epoch to Optuna
+                trial = sweeps.reporter_for(session, self.settings.db_url, job)
+
             def should_stop(done: int, total: int) -> bool:
                 heartbeat.batch_done(state.epoch, done, total)
                 return self.shutting_down.is_set() or heartbeat.ownership != jobs.Ownership.keep
@@ -225,6 +234,11 @@ class Worker:
                         return Outcome(None)
                 job_log.info("epoch %s/%s: loss %.4f, test accuracy %.4f (%.1fs)", state.epoch, config.epochs,
                              metric["loss"], metric["test_accuracy"], metric["seconds"])
+                if trial is not None and state.epoch < config.epochs and \
+                        trial.should_prune(state.epoch, metric["test_accuracy"]):
+                    job_log.info("pruned after epoch %s", state.epoch)
+                    return Outcome(JobStatus.pruned, stopped_early=f"pruned by its sweep's pruner after epoch "
+                                                                  f"{state.epoch}")
         if heartbeat.ownership == jobs.Ownership.lost:
             return Outcome(None)
         if stop is not None:

@@ -1,0 +1,187 @@
+"""Running sweeps: trials as ordinary jobs, searches asked from and told to an Optuna study.
+
+A search's study lives in Optuna's RDB storage in mnistlab's own database (SQLite or PostgreSQL), named
+`mnistlab-sweep-{id}`. Ask-and-tell: `advance` (run by the API's sweeper, service/sweeper.py) tells the
+study how ended trials did and asks new ones while fewer than `max_parallel` are queued or running; a
+worker reports each epoch's test accuracy to its trial and ends the job `pruned` when the pruner says so.
+Optuna is always called outside mnistlab's own write transactions: on SQLite both share one write lock.
+Only the sweeper asks trials, so no two processes ever ask at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from mnistlab.db import utcnow
+from mnistlab.spec import MAX_SEED, JobRequest, JobStatus
+from mnistlab.sweep_spec import FloatRange, SweepRequest
+from mnistlab.tables import Job, Sweep
+
+if TYPE_CHECKING:
+    import optuna
+
+log = logging.getLogger(__name__)
+DEFAULT_MAX_PARALLEL = 4
+
+
+def study_name(sweep_id: int) -> str:
+    return f"mnistlab-sweep-{sweep_id}"
+
+
+@functools.lru_cache(maxsize=4)  # one engine per database for the process's life, not one per look
+def _storage(db_url: str) -> "optuna.storages.RDBStorage":
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.storages.RDBStorage(db_url)
+
+
+def _sampler(request: SweepRequest, trial_number: int = 0) -> "optuna.samplers.BaseSampler":
+    """Seeded per trial: the study is loaded afresh for each look, so a sampler's own random state would
+    start over every time (and ask the same point again)."""
+    import optuna
+
+    assert request.search is not None
+    seed = None if request.search.seed is None else request.search.seed + trial_number
+    if request.search.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+def _pruner(request: SweepRequest, epochs: int) -> "optuna.pruners.BasePruner":
+    import optuna
+
+    if request.pruner == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
+    if request.pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs)
+    return optuna.pruners.NopPruner()
+
+
+def load_study(db_url: str, sweep: Sweep) -> "optuna.Study":
+    import optuna
+
+    request = SweepRequest.model_validate(sweep.request)
+    epochs = int(request.base.get("epochs", JobRequest.model_fields["epochs"].default))
+    return optuna.load_study(study_name=study_name(sweep.id), storage=_storage(db_url), sampler=_sampler(request),
+                             pruner=_pruner(request, epochs))
+
+
+def create(sessions: sessionmaker, db_url: str, request: SweepRequest) -> int:
+    """The sweep, and all its jobs (a grid) or its Optuna study (a search). -> sweep id"""
+    with sessions.begin() as session:
+        sweep = Sweep(name=request.name, kind=request.kind, request=request.model_dump(mode="json"),
+                      planned=request.planned, status="running")
+        session.add(sweep)
+        session.flush()
+        sweep_id = sweep.id
+        if request.grid is not None:  # every point at once: the queue runs them as workers free up
+            for trial, params in enumerate(request.grid_points()):
+                _add_trial_job(session, sweep_id, trial, request, params)
+    if request.search is not None:
+        import optuna
+
+        # Its trials are asked by the sweeper alone (the one API process holding its lock), within a
+        # second: two askers at once would ask one trial too many.
+        optuna.create_study(study_name=study_name(sweep_id), storage=_storage(db_url), direction="maximize",
+                            sampler=_sampler(request))
+    return sweep_id
+
+
+def _add_trial_job(session: Session, sweep_id: int, trial: int, request: SweepRequest,
+                   params: dict[str, Any]) -> Job:
+    config = request.job_request(params).resolve(seed=secrets.randbelow(MAX_SEED + 1))
+    job = Job.from_config(config, status=JobStatus.queued, sweep_id=sweep_id, trial=trial)
+    session.add(job)
+    return job
+
+
+def _suggest(trial: "optuna.Trial", name: str, values: FloatRange | list[Any]) -> Any:
+    if isinstance(values, FloatRange):
+        return trial.suggest_float(name, values.low, values.high, log=values.log)
+    return trial.suggest_categorical(name, values)
+
+
+def advance(sessions: sessionmaker, db_url: str, sweep_id: int) -> None:
+    """Tell the study how ended trials did, ask new ones up to max_parallel, finish the sweep when done."""
+    from optuna.trial import TrialState
+
+    with sessions() as session:
+        sweep = session.get(Sweep, sweep_id)
+        if sweep is None or sweep.status not in ("running", "cancelling"):
+            return
+        request = SweepRequest.model_validate(sweep.request)
+        trials = list(session.scalars(select(Job).where(Job.sweep_id == sweep_id).order_by(Job.trial)))
+    if request.search is not None:
+        study = load_study(db_url, sweep)
+        states = {t.number: t.state for t in study.get_trials(deepcopy=False)}
+        for job in trials:
+            if job.status.ended and states.get(job.trial) in (TrialState.RUNNING, TrialState.WAITING):
+                if job.status == JobStatus.succeeded and job.best_test_accuracy is not None:
+                    study.tell(job.trial, job.best_test_accuracy)
+                elif job.status == JobStatus.pruned:
+                    study.tell(job.trial, state=TrialState.PRUNED)
+                else:
+                    study.tell(job.trial, state=TrialState.FAIL)
+        active = sum(1 for job in trials if not job.status.ended)
+        limit = request.max_parallel or DEFAULT_MAX_PARALLEL
+        while sweep.status == "running" and active < limit and len(trials) < request.planned:
+            study.sampler = _sampler(request, len(trials))
+            asked = study.ask()
+            params = {name: _suggest(asked, name, values) for name, values in request.search.space.items()}
+            with sessions.begin() as session:
+                trials.append(_add_trial_job(session, sweep_id, asked.number, request, params))
+            active += 1
+    with sessions.begin() as session:
+        ended = session.scalar(select(func.count()).select_from(Job).where(
+            Job.sweep_id == sweep_id, Job.status.in_([s for s in JobStatus if s.ended]))) or 0
+        total = session.scalar(select(func.count()).select_from(Job).where(Job.sweep_id == sweep_id)) or 0
+        if sweep.status == "cancelling" and ended == total:
+            session.execute(update(Sweep).where(Sweep.id == sweep_id, Sweep.status == "cancelling")
+                            .values(status="cancelled", finished_at=utcnow()))
+        elif ended >= request.planned:
+            session.execute(update(Sweep).where(Sweep.id == sweep_id, Sweep.status == "running")
+                            .values(status="finished", finished_at=utcnow()))
+
+
+def advance_all(sessions: sessionmaker, db_url: str) -> None:
+    with sessions() as session:
+        running = list(session.scalars(select(Sweep.id).where(Sweep.status.in_(("running", "cancelling")))))
+    for sweep_id in running:
+        try:
+            advance(sessions, db_url, sweep_id)
+        except Exception:  # one broken sweep must not stop the others (nor the sweeper)
+            log.exception("advancing sweep %s failed", sweep_id)
+
+
+class TrialReporter:
+    """A worker's line to its job's trial: report each epoch, and ask whether to stop (pruned)."""
+
+    def __init__(self, db_url: str, sweep: Sweep, trial_number: int) -> None:
+        import optuna
+
+        self._study = load_study(db_url, sweep)
+        trial_id = self._study._storage.get_trial_id_from_study_id_trial_number(  # noqa: SLF001
+            self._study._study_id, trial_number)  # noqa: SLF001
+        self._trial = optuna.Trial(self._study, trial_id)
+
+    def should_prune(self, epoch: int, test_accuracy: float) -> bool:
+        if epoch not in self._trial.storage.get_trial(self._trial._trial_id).intermediate_values:  # noqa: SLF001
+            self._trial.report(test_accuracy, epoch)
+        return self._trial.should_prune()
+
+
+def reporter_for(session: Session, db_url: str, job: Job) -> TrialReporter | None:
+    """The job's trial reporter when it belongs to a search with a pruner, else None."""
+    if job.sweep_id is None or job.trial is None:
+        return None
+    sweep = session.get(Sweep, job.sweep_id)
+    if sweep is None or sweep.kind != "search" or sweep.request.get("pruner", "none") == "none":
+        return None
+    return TrialReporter(db_url, sweep, job.trial)
