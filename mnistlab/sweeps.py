@@ -10,7 +10,6 @@ Only the sweeper asks trials, so no two processes ever ask at once.
 
 from __future__ import annotations
 
-import functools
 import logging
 import secrets
 from typing import TYPE_CHECKING, Any
@@ -34,12 +33,33 @@ def study_name(sweep_id: int) -> str:
     return f"mnistlab-sweep-{sweep_id}"
 
 
-@functools.lru_cache(maxsize=4)  # one engine per database for the process's life, not one per look
-def _storage(db_url: str) -> "optuna.storages.RDBStorage":
-    import optuna
+class StudyStorage:
+    """Optuna's RDB storage on mnistlab's database: made on first use, closed with its owner (the API's
+    state, a worker), so no connection outlives them."""
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna.storages.RDBStorage(db_url)
+    def __init__(self, db_url: str) -> None:
+        self.db_url = db_url
+        self._storage: optuna.storages.RDBStorage | None = None
+
+    def get(self) -> "optuna.storages.RDBStorage":
+        if self._storage is None:
+            import optuna
+
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
+            self._storage = optuna.storages.RDBStorage(self.db_url)
+        return self._storage
+
+    def close(self) -> None:
+        if self._storage is not None:
+            self._storage.remove_session()
+            self._storage.engine.dispose()
+            self._storage = None
+
+    def __enter__(self) -> "StudyStorage":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
 
 def _sampler(request: SweepRequest, trial_number: int = 0) -> "optuna.samplers.BaseSampler":
@@ -64,16 +84,16 @@ def _pruner(request: SweepRequest, epochs: int) -> "optuna.pruners.BasePruner":
     return optuna.pruners.NopPruner()
 
 
-def load_study(db_url: str, sweep: Sweep) -> "optuna.Study":
+def load_study(storage: StudyStorage, sweep: Sweep) -> "optuna.Study":
     import optuna
 
     request = SweepRequest.model_validate(sweep.request)
     epochs = int(request.base.get("epochs", JobRequest.model_fields["epochs"].default))
-    return optuna.load_study(study_name=study_name(sweep.id), storage=_storage(db_url), sampler=_sampler(request),
+    return optuna.load_study(study_name=study_name(sweep.id), storage=storage.get(), sampler=_sampler(request),
                              pruner=_pruner(request, epochs))
 
 
-def create(sessions: sessionmaker, db_url: str, request: SweepRequest) -> int:
+def create(sessions: sessionmaker, storage: StudyStorage, request: SweepRequest) -> int:
     """The sweep, and all its jobs (a grid) or its Optuna study (a search). -> sweep id"""
     with sessions.begin() as session:
         sweep = Sweep(name=request.name, kind=request.kind, request=request.model_dump(mode="json"),
@@ -89,7 +109,7 @@ def create(sessions: sessionmaker, db_url: str, request: SweepRequest) -> int:
 
         # Its trials are asked by the sweeper alone (the one API process holding its lock), within a
         # second: two askers at once would ask one trial too many.
-        optuna.create_study(study_name=study_name(sweep_id), storage=_storage(db_url), direction="maximize",
+        optuna.create_study(study_name=study_name(sweep_id), storage=storage.get(), direction="maximize",
                             sampler=_sampler(request))
     return sweep_id
 
@@ -108,7 +128,7 @@ def _suggest(trial: "optuna.Trial", name: str, values: FloatRange | list[Any]) -
     return trial.suggest_categorical(name, values)
 
 
-def advance(sessions: sessionmaker, db_url: str, sweep_id: int) -> None:
+def advance(sessions: sessionmaker, storage: StudyStorage, sweep_id: int) -> None:
     """Tell the study how ended trials did, ask new ones up to max_parallel, finish the sweep when done."""
     from optuna.trial import TrialState
 
@@ -119,7 +139,7 @@ def advance(sessions: sessionmaker, db_url: str, sweep_id: int) -> None:
         request = SweepRequest.model_validate(sweep.request)
         trials = list(session.scalars(select(Job).where(Job.sweep_id == sweep_id).order_by(Job.trial)))
     if request.search is not None:
-        study = load_study(db_url, sweep)
+        study = load_study(storage, sweep)
         states = {t.number: t.state for t in study.get_trials(deepcopy=False)}
         for job in trials:
             if job.status.ended and states.get(job.trial) in (TrialState.RUNNING, TrialState.WAITING):
@@ -150,12 +170,12 @@ def advance(sessions: sessionmaker, db_url: str, sweep_id: int) -> None:
                             .values(status="finished", finished_at=utcnow()))
 
 
-def advance_all(sessions: sessionmaker, db_url: str) -> None:
+def advance_all(sessions: sessionmaker, storage: StudyStorage) -> None:
     with sessions() as session:
         running = list(session.scalars(select(Sweep.id).where(Sweep.status.in_(("running", "cancelling")))))
     for sweep_id in running:
         try:
-            advance(sessions, db_url, sweep_id)
+            advance(sessions, storage, sweep_id)
         except Exception:  # one broken sweep must not stop the others (nor the sweeper)
             log.exception("advancing sweep %s failed", sweep_id)
 
@@ -163,10 +183,10 @@ def advance_all(sessions: sessionmaker, db_url: str) -> None:
 class TrialReporter:
     """A worker's line to its job's trial: report each epoch, and ask whether to stop (pruned)."""
 
-    def __init__(self, db_url: str, sweep: Sweep, trial_number: int) -> None:
+    def __init__(self, storage: StudyStorage, sweep: Sweep, trial_number: int) -> None:
         import optuna
 
-        self._study = load_study(db_url, sweep)
+        self._study = load_study(storage, sweep)
         trial_id = self._study._storage.get_trial_id_from_study_id_trial_number(  # noqa: SLF001
             self._study._study_id, trial_number)  # noqa: SLF001
         self._trial = optuna.Trial(self._study, trial_id)
@@ -177,11 +197,11 @@ class TrialReporter:
         return self._trial.should_prune()
 
 
-def reporter_for(session: Session, db_url: str, job: Job) -> TrialReporter | None:
+def reporter_for(session: Session, storage: StudyStorage, job: Job) -> TrialReporter | None:
     """The job's trial reporter when it belongs to a search with a pruner, else None."""
     if job.sweep_id is None or job.trial is None:
         return None
     sweep = session.get(Sweep, job.sweep_id)
     if sweep is None or sweep.kind != "search" or sweep.request.get("pruner", "none") == "none":
         return None
-    return TrialReporter(db_url, sweep, job.trial)
+    return TrialReporter(storage, sweep, job.trial)

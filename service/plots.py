@@ -7,8 +7,10 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 
 def _png(figure: Figure) -> bytes:
@@ -75,13 +77,15 @@ def sweep_curves(trials: Sequence[tuple[str, bool, Sequence[dict]]], *, title: s
     """Test accuracy against epoch, one line per (label, pruned?, metrics rows); pruned trials dashed and grey."""
     figure = Figure(figsize=(9, 5), layout="constrained")
     ax = figure.subplots()
-    for label, pruned, rows in trials:
+    colors = colormaps["tab20"]  # 20 distinct colours: a 12-trial grid repeats none
+    for index, (label, pruned, rows) in enumerate(trials):
         epochs = [row["epoch"] for row in rows]
         accuracy = [row["test_accuracy"] for row in rows]
         if pruned:
             ax.plot(epochs, accuracy, linestyle="--", color="0.6", marker="x", markersize=4, label=f"{label} (pruned)")
         else:
-            ax.plot(epochs, accuracy, marker="o", markersize=3, label=label)
+            ax.plot(epochs, accuracy, marker="o", markersize=3, label=label, color=colors(index % 20))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel("test accuracy")
     ax.grid(alpha=0.3)
@@ -90,4 +94,28 @@ def sweep_curves(trials: Sequence[tuple[str, bool, Sequence[dict]]], *, title: s
     else:
         ax.text(0.5, 0.5, "no finished epoch yet", ha="center", va="center", transform=ax.transAxes)
     ax.set_title(title)
+    return _png(figure)
+
+
+def sweep_params(settings: Sequence[tuple[str, bool]], points: Sequence[tuple[dict, float, bool]], *,
+                 title: str) -> bytes:
+    """Best test accuracy against each varied setting (name, log scale?): one panel per setting, one point
+    per trial (params, accuracy, pruned?); pruned trials as grey crosses."""
+    figure = Figure(figsize=(4.2 * max(1, len(settings)), 4), layout="constrained")
+    axes = figure.subplots(1, max(1, len(settings)), squeeze=False)[0]
+    for ax, (name, log) in zip(axes, settings, strict=False):
+        values = [params.get(name) for params, _, _ in points]
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        categories = sorted({str(v) for v in values})
+        for (params, accuracy, pruned), value in zip(points, values, strict=True):
+            x = value if numeric else categories.index(str(value))
+            ax.scatter([x], [accuracy], marker="x" if pruned else "o", color="0.6" if pruned else "C0")
+        if not numeric:
+            ax.set_xticks(range(len(categories)), categories)
+        elif log:
+            ax.set_xscale("log")
+        ax.set_xlabel(name)
+        ax.set_ylabel("best test accuracy")
+        ax.grid(alpha=0.3)
+    figure.suptitle(title)
     return _png(figure)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import sessionmaker
 from mnistlab import schema
 from mnistlab.db import make_engine, make_sessions
 from mnistlab.settings import Settings
+from mnistlab.sweeps import StudyStorage
 from service.evaluation import DataCache, Evaluator
 from service.metrics import ApiMetrics
 from service.prediction import PredictionPipeline
@@ -28,6 +29,7 @@ class AppState:
     data: DataCache
     evaluator: Evaluator
     metrics: ApiMetrics
+    studies: StudyStorage  # Optuna's storage for sweeps, opened on first use
 
     @classmethod
     def open(cls, settings: Settings, metrics: ApiMetrics) -> "AppState":
@@ -40,8 +42,9 @@ class AppState:
         data = DataCache(settings)
         return cls(settings=settings, engine=engine, read_engine=read_engine, sessions=sessions, reads=reads,
                    registry=registry, pipeline=PredictionPipeline(metrics, max_pixels=settings.max_pixels),
-                   data=data, evaluator=Evaluator(data), metrics=metrics)
+                   data=data, evaluator=Evaluator(data), metrics=metrics, studies=StudyStorage(settings.db_url))
 
     def close(self) -> None:
+        self.studies.close()
         self.engine.dispose()
         self.read_engine.dispose()

@@ -52,6 +52,7 @@ class Worker:
         self.settings = settings
         settings.ensure_dirs()
         self._own_engine = None  # made here, so disposed here when run() ends
+        self.studies = sweeps.StudyStorage(settings.db_url)  # Optuna's, for trials of searches with a pruner
         if sessions is None:
             self._own_engine = make_engine(settings.db_url)
             schema.upgrade(self._own_engine)
@@ -113,6 +114,7 @@ class Worker:
                     jobs.unregister_worker(session, self.id)
             except OperationalError as error:  # its record expires with its heartbeat instead
                 self.log.warning("could not unregister: %s", first_line(error))
+            self.studies.close()
             if self._own_engine is not None:
                 self._own_engine.dispose()
         return processed
@@ -198,7 +200,7 @@ class Worker:
                     jobs.insert_metric_once(session, job_id=job.id, metric=metric)
 
             with self.sessions() as session:  # a search's trial with a pruner reports each epoch to Optuna
-                trial = sweeps.reporter_for(session, self.settings.db_url, job)
+                trial = sweeps.reporter_for(session, self.studies, job)
 
             def should_stop(done: int, total: int) -> bool:
                 heartbeat.batch_done(state.epoch, done, total)

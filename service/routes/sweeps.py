@@ -92,7 +92,7 @@ async def create_sweep(request: SweepRequest, state: StateDep) -> SweepOut:
     problems = request.check(max_jobs=state.settings.max_sweep_jobs)
     if problems:  # nothing is created: the sweep runs whole or not at all
         raise Invalid(("body",), "; ".join(problems))
-    sweep_id = await run_in_threadpool(sweeps.create, state.sessions, state.settings.db_url, request)
+    sweep_id = await run_in_threadpool(sweeps.create, state.sessions, state.studies, request)
     with state.reads() as session:
         return sweep_view(session, _get(session, sweep_id))
 
@@ -136,3 +136,17 @@ def sweep_plot(sweep_id: JobId, session: ReadSessionDep) -> Response:
 
 def _short(value: Any) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+@router.get("/{sweep_id}/params.png", response_class=Response, responses=PNG)
+def sweep_params_plot(sweep_id: JobId, session: ReadSessionDep) -> Response:
+    """Each trial's best test accuracy against each setting the sweep varies (pruned trials as grey crosses)."""
+    sweep = _get(session, sweep_id)
+    request = SweepRequest.model_validate(sweep.request)
+    space = request.search.space if request.search is not None else {}
+    settings = [(name, bool(getattr(space.get(name), "log", False))) for name in _varied(request)]
+    points = [({name: _param(job, name) for name, _ in settings}, job.best_test_accuracy, job.status.value == "pruned")
+              for job in session.scalars(select(Job).where(Job.sweep_id == sweep_id).order_by(Job.trial))
+              if job.best_test_accuracy is not None]
+    return Response(plots.sweep_params(settings, points, title=f"sweep {sweep.id}: {sweep.name}"),
+                    media_type="image/png")

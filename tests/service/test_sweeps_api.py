@@ -67,8 +67,12 @@ def test_a_search_asks_optuna_for_trials_and_the_study_agrees_with_the_jobs(clie
     done = _run_until_finished(client, settings, sweep["id"])
     assert done["status"] == "finished" and sum(done["counts"].values()) == 5
     assert done["counts"].get("pruned", 0) >= 1  # the trials with a tiny learning rate fall behind the median
-    study = optuna.load_study(study_name=sweeps.study_name(sweep["id"]), storage=settings.db_url)
-    by_number = {trial.number: trial for trial in study.get_trials()}
+    for figure in ("plot.png", "params.png"):
+        response = client.get(f"/sweeps/{sweep['id']}/{figure}")
+        assert response.status_code == 200 and response.content.startswith(b"\x89PNG")
+    with sweeps.StudyStorage(settings.db_url) as storage:
+        study = optuna.load_study(study_name=sweeps.study_name(sweep["id"]), storage=storage.get())
+        by_number = {trial.number: trial for trial in study.get_trials()}
     assert sorted(by_number) == sorted(row["trial"] for row in done["leaderboard"]) == [0, 1, 2, 3, 4]
     for row in done["leaderboard"]:
         trial = by_number[row["trial"]]
