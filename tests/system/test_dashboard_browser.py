@@ -40,6 +40,23 @@ def test_start_a_job_from_the_form_and_see_it_finish(page) -> None:  # type: ign
     expect(page.locator("#figure")).to_have_attribute("src", re.compile(r"/jobs/\d+/plot\.png"))
 
 
+def test_start_a_sweep_and_watch_its_leaderboard_fill(page) -> None:  # type: ignore[no-untyped-def]
+    page.fill("#sweep-body", '{"name": "sgd vs adam", "base": {"dataset": "mnist", "model": "linear", "epochs": 2, '
+                             '"batch_size": 200, "seed": 0}, "grid": {"optimizer": ["sgd", "adam"]}}')
+    page.click("#sweep-form button[type=submit]")
+    expect(page.locator("#sweep-message")).to_contain_text("started: 2 trials")
+    expect(page.locator("tr.sweep").first).to_have_attribute("data-status", "finished", timeout=120_000)
+    trials = page.locator("#leaderboard tr.trial")
+    expect(trials).to_have_count(2)
+    for index in range(2):
+        expect(trials.nth(index)).to_have_attribute("data-status", "succeeded")
+    expect(page.locator("#leaderboard")).to_contain_text("optimizer=adam")
+    expect(page.locator("#figure")).to_have_attribute("src", re.compile(r"/sweeps/\d+/plot\.png"))
+    page.fill("#sweep-body", '{"name": "bad", "base": {}, "grid": {"optimiser": ["sgd"]}}')
+    page.click("#sweep-form button[type=submit]")
+    expect(page.locator("#sweep-message")).to_contain_text("'optimiser' is not a job field")
+
+
 def test_draw_a_digit_and_read_the_prediction(page) -> None:  # type: ignore[no-untyped-def]
     box = page.locator("#pad").bounding_box()
     assert box is not None
