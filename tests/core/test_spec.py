@@ -20,9 +20,9 @@ def test_dataloader_arithmetic_of_the_lab() -> None:
 
 def test_a_request_resolves_to_a_complete_config() -> None:
     config = JobRequest(**BASE).resolve(seed=7)
-    assert config == JobConfig(dataset="mnist", model="cnn", optimizer="adam", epochs=100, batch_size=512, seed=7,
+    assert config == JobConfig(dataset="mnist", model="cnn", optimizer="adam", epochs=100, batch_size=128, seed=7,
                                lr=0.001, optimizer_params={}, hidden=None, device="auto")
-    assert (config.steps_per_epoch, config.last_batch_size) == (118, 96)
+    assert (config.steps_per_epoch, config.last_batch_size) == (469, 96)
     ffnn = JobRequest(**{**BASE, "model": "ffnn", "optimizer": "sgd", "seed": 3}).resolve(seed=7)
     assert (ffnn.hidden, ffnn.lr, ffnn.seed) == (128, 0.005, 3)
     assert ffnn.optimizer_params == {"momentum": 0.0, "nesterov": False}  # every knob, defaults filled in

@@ -18,10 +18,10 @@ def test_a_posted_job_is_queued_with_its_defaults_filled_in(client: TestClient) 
     assert response.status_code == 201
     job = response.json()
     assert response.headers["location"] == f"/jobs/{job['id']}"
-    assert job["status"] == "queued" and job["batch_size"] == 512 and job["lr"] == 0.001
+    assert job["status"] == "queued" and job["batch_size"] == 128 and job["lr"] == 0.001
     assert job["device"] == "auto" and job["seed"] == 0
     assert job["momentum"] is None and job["nesterov"] is None and job["weight_decay"] is None  # not Adam's knobs
-    assert (job["steps_per_epoch"], job["last_batch_size"]) == (118, 96)
+    assert (job["steps_per_epoch"], job["last_batch_size"]) == (469, 96)
     assert "no live worker" in job["waiting_for"]
     assert client.get(f"/jobs/{job['id']}").json()["init_hash"] == job["init_hash"]
 
