@@ -18,6 +18,7 @@ epochs planned) once, stopping at 0.90 test accuracy. Target: 0.90 within 20 epo
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -52,14 +53,14 @@ FASHION = {"dataset": "fashion-mnist", "model": "cnn", "optimizer": "adam", "lr"
            "batch_size": 64, "epochs": 20, "seed": 0}  # the README's recipe
 
 
-def fashion(data: Path) -> None:
+def fashion(data: Path, recipe: dict) -> None:
     print(describe_machine())
-    print(f"recipe: {FASHION}")
+    print(f"recipe: {recipe}")
     with TemporaryDirectory() as folder:
         import_all(data, Path(folder))
         train = load_split(Path(folder), "fashion-mnist", train=True)
         test = load_split(Path(folder), "fashion-mnist", train=False)
-        history = train_to(FASHION, 0.90, train, test)
+        history = train_to(recipe, 0.90, train, test)
     print(", ".join(f"{epoch}: {accuracy:.4f} @ {seconds:.0f}s" for epoch, accuracy, seconds in history))
     hit = reached(history, 0.90)
     print(f"0.90 reached at epoch {hit[0]} ({hit[1]:.0f} s); target: within 20 epochs" if hit else
@@ -76,9 +77,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--fashion", action="store_true",
                         help="instead: the README's Fashion-MNIST recipe to 0.90 within 20 epochs, once")
+    parser.add_argument("--fashion-recipe", type=json.loads, default=None, help="job fields replacing the README's")
     args = parser.parse_args()
     if args.fashion:
-        fashion(args.data)
+        fashion(args.data, {**FASHION, **(args.fashion_recipe or {})})
         return
     recipes = {"a": {"dataset": "mnist", "model": "cnn", "optimizer": "adam", "lr": 0.001, "batch_size": 64,
                      "epochs": 30, "seed": 0},
