@@ -14,7 +14,7 @@ import logging
 import secrets
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mnistlab.db import utcnow
@@ -128,11 +128,12 @@ def _suggest(trial: "optuna.Trial", name: str, values: FloatRange | list[Any]) -
     return trial.suggest_categorical(name, values)
 
 
-def advance(sessions: sessionmaker, storage: StudyStorage, sweep_id: int) -> None:
-    """Tell the study how ended trials did, ask new ones up to max_parallel, finish the sweep when done."""
+def advance(sessions: sessionmaker, storage: StudyStorage, sweep_id: int, *, reads: sessionmaker | None = None) -> None:
+    """Tell the study how ended trials did, ask new ones up to max_parallel, finish the sweep when done.
+    reads: a read-only session factory for the looks (on SQLite they then never take the write lock)."""
     from optuna.trial import TrialState
 
-    with sessions() as session:
+    with (reads or sessions)() as session:
         sweep = session.get(Sweep, sweep_id)
         if sweep is None or sweep.status not in ("running", "cancelling"):
             return
@@ -158,24 +159,26 @@ def advance(sessions: sessionmaker, storage: StudyStorage, sweep_id: int) -> Non
             with sessions.begin() as session:
                 trials.append(_add_trial_job(session, sweep_id, asked.number, request, params))
             active += 1
+    # From the trials as read above (a trial asked just now is queued): a write only when the sweep ends.
+    ended = sum(1 for job in trials if job.status.ended)
+    if sweep.status == "cancelling" and ended == len(trials):
+        ending = ("cancelling", "cancelled")
+    elif ended >= request.planned:
+        ending = ("running", "finished")
+    else:
+        return
     with sessions.begin() as session:
-        ended = session.scalar(select(func.count()).select_from(Job).where(
-            Job.sweep_id == sweep_id, Job.status.in_([s for s in JobStatus if s.ended]))) or 0
-        total = session.scalar(select(func.count()).select_from(Job).where(Job.sweep_id == sweep_id)) or 0
-        if sweep.status == "cancelling" and ended == total:
-            session.execute(update(Sweep).where(Sweep.id == sweep_id, Sweep.status == "cancelling")
-                            .values(status="cancelled", finished_at=utcnow()))
-        elif ended >= request.planned:
-            session.execute(update(Sweep).where(Sweep.id == sweep_id, Sweep.status == "running")
-                            .values(status="finished", finished_at=utcnow()))
+        session.execute(update(Sweep).where(Sweep.id == sweep_id, Sweep.status == ending[0])
+                        .values(status=ending[1], finished_at=utcnow()))
 
 
-def advance_all(sessions: sessionmaker, storage: StudyStorage) -> None:
-    with sessions() as session:
+def advance_all(sessions: sessionmaker, reads: sessionmaker, storage: StudyStorage) -> None:
+    """Every unfinished sweep, one step each; looked up with `reads`, so an idle tick writes nothing."""
+    with reads() as session:
         running = list(session.scalars(select(Sweep.id).where(Sweep.status.in_(("running", "cancelling")))))
     for sweep_id in running:
         try:
-            advance(sessions, storage, sweep_id)
+            advance(sessions, storage, sweep_id, reads=reads)
         except Exception:  # one broken sweep must not stop the others (nor the sweeper)
             log.exception("advancing sweep %s failed", sweep_id)
 

@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None, *, freeze_after_startup: bool =
         app.state.mnistlab = state  # the only attribute: routes reach it through service/deps.py
         database_figures = DatabaseCollector(state.reads, heartbeat_timeout=settings.heartbeat_timeout)
         api_metrics.scraped.register(database_figures)
-        sweeper = asyncio.create_task(sweep_forever(state.sessions, state.studies, settings))
+        sweeper = asyncio.create_task(sweep_forever(state.sessions, state.reads, state.studies, settings))
         if freeze_after_startup:
             # What start-up made (torch, FastAPI, SQLAlchemy) lives as long as the process: out of the garbage
             # collector's sight, its full collections stop stalling requests (p99 at 32 connections:

@@ -48,7 +48,8 @@ def _take_lock(path: Path) -> IO[bytes] | None:
     return handle
 
 
-async def sweep_forever(sessions: sessionmaker, studies: sweeps.StudyStorage, settings: Settings) -> None:
+async def sweep_forever(sessions: sessionmaker, reads: sessionmaker, studies: sweeps.StudyStorage,
+                        settings: Settings) -> None:
     lock: IO[bytes] | None = None
     last_requeue = time.monotonic()
     try:
@@ -62,7 +63,7 @@ async def sweep_forever(sessions: sessionmaker, studies: sweeps.StudyStorage, se
             try:
                 # Sweeps every tick (a freed worker gets the next trial within a second); silent jobs
                 # every half heartbeat timeout, which is as soon as one can be told from a slow one.
-                await run_in_threadpool(sweeps.advance_all, sessions, studies)
+                await run_in_threadpool(sweeps.advance_all, sessions, reads, studies)
                 if time.monotonic() - last_requeue >= settings.heartbeat_timeout / 2:
                     last_requeue = time.monotonic()
                     await run_in_threadpool(sweep_once, sessions, settings)

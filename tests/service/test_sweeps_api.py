@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 from optuna.trial import TrialState
 
 from mnistlab import sweeps
+from mnistlab.db import make_engine, make_sessions
 from mnistlab.settings import Settings
 from tests.helpers.jobs import QUICK_JOB
 from tests.helpers.servers import wait_for
@@ -61,9 +62,16 @@ def test_a_search_asks_optuna_for_trials_and_the_study_agrees_with_the_jobs(clie
                "pruner": "median", "max_parallel": 2}
     sweep = client.post("/sweeps", json=request).json()
     assert sweep["kind"] == "search" and sweep["counts"] == {}  # the sweeper asks the trials, not the request
-    queued = wait_for(lambda: client.get(f"/sweeps/{sweep['id']}").json()["counts"].get("queued"), timeout=30,
-                      what="the first trials")
-    assert queued == 2  # max_parallel at a time
+    # The sweeper queues trials one by one, up to max_parallel (2), and no more while none has ended.
+    wait_for(lambda: client.get(f"/sweeps/{sweep['id']}").json()["counts"].get("queued") == 2, timeout=30,
+             what="the first two trials")
+    engine = make_engine(settings.db_url)
+    try:  # one more step of the sweeper's own, here and now: two are active, so it asks none
+        with sweeps.StudyStorage(settings.db_url) as storage:
+            sweeps.advance(make_sessions(engine), storage, sweep["id"])
+    finally:
+        engine.dispose()
+    assert client.get(f"/sweeps/{sweep['id']}").json()["counts"] == {"queued": 2}
     done = _run_until_finished(client, settings, sweep["id"])
     assert done["status"] == "finished" and sum(done["counts"].values()) == 5
     assert done["counts"].get("pruned", 0) >= 1  # the trials with a tiny learning rate fall behind the median
