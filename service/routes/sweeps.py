@@ -86,7 +86,7 @@ def _get(session: Session, sweep_id: int) -> Sweep:
     return sweep
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=SweepOut, responses=error_responses(422))
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=SweepOut)
 async def create_sweep(request: SweepRequest, state: StateDep) -> SweepOut:
     """Queue a grid (every combination) or a search (Optuna asks trials as workers free up). Every trial is a job."""
     problems = request.check(max_jobs=state.settings.max_sweep_jobs)
