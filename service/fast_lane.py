@@ -26,8 +26,9 @@ class Lane:
     pattern: re.Pattern[str]  # named groups: the path parameters
     path: str                 # the documented route's template, e.g. /v2/models/{name}/infer
     call: Callable[[Request, AppState, dict[str, str]], Awaitable[Response]]
-    # The route's own error answers (its 4xx shapes); None: not one of its errors, let it rise.
-    answer_error: Callable[[Exception], Response | None]
+    # A route class's own error answers (its 4xx shapes; None: not one of its errors). Unset: the app's
+    # exception handlers answer, as they would for the documented route.
+    answer_error: Callable[[Exception], Response | None] | None = None
 
 
 class FastLane:
@@ -49,8 +50,17 @@ class FastLane:
         try:
             response = await lane.call(request, app.state.mnistlab, params)
         except Exception as error:
-            answer = lane.answer_error(error)
+            answer = lane.answer_error(error) if lane.answer_error else await _app_answer(app, request, error)
             if answer is None:
                 raise
             response = answer
         await response(scope, receive, send)
+
+
+async def _app_answer(app: FastAPI, request: Request, error: Exception) -> Response | None:
+    """What the app's exception handler for this kind of error answers (None: it has none)."""
+    for kind in type(error).__mro__:
+        handler = app.exception_handlers.get(kind)
+        if handler is not None:
+            return await handler(request, error)
+    return None

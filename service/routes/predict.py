@@ -7,13 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
 from service.deps import StateDep
-from service.errors import DomainError
 from service.fast_lane import Lane
 from service.imaging import to_png_base64
 from service.prediction import Classified
@@ -69,17 +67,10 @@ async def predict(request: Request, state: StateDep, query: Annotated[PredictQue
 async def _predict_in_lane(request: Request, state: AppState, _params: dict[str, str]) -> Response:
     try:
         query = PredictQuery.model_validate(dict(request.query_params))
-    except ValidationError as error:  # FastAPI's own 422 shape, as the documented route would answer
-        raise RequestValidationError([{**e, "loc": ("query", *e["loc"])} for e in error.errors(include_url=False)]) from None
+    except ValidationError as error:  # answered by FastAPI's own handler, as for the documented route
+        errors = [{**e, "loc": ("query", *e["loc"])} for e in error.errors(include_url=False)]
+        raise RequestValidationError(errors) from None
     return await predict(request, state, query)
 
 
-def _predict_error(error: Exception) -> Response | None:
-    if isinstance(error, DomainError):
-        return JSONResponse({"detail": error.body()}, status_code=error.status_code)
-    if isinstance(error, RequestValidationError):
-        return JSONResponse({"detail": jsonable_encoder(error.errors())}, status_code=422)
-    return None
-
-
-LANES = [Lane("POST", re.compile("/predict"), "/predict", _predict_in_lane, _predict_error)]
+LANES = [Lane("POST", re.compile("/predict"), "/predict", _predict_in_lane)]

@@ -14,6 +14,7 @@ from models_store.shipped import load_shipped
 from tests.helpers.images import (
     as_paper_photo,
     as_transparent_drawing,
+    blank_png,
     decode,
     encode,
     png,
@@ -107,6 +108,14 @@ def test_bad_input_gets_a_clear_4xx_and_the_service_keeps_serving(client: TestCl
     assert response.status_code == status, response.text
     assert message in response.text
     assert client.post("/predict", files=_files(("ok.png", png(mnist_test.images[0, 0].numpy())))).status_code == 200
+
+
+@pytest.mark.parametrize(("query", "field"), [("job_id=0", "job_id"), ("dataset=cifar10", "dataset"),
+                                              ("top_k=many", "top_k")])
+def test_a_bad_query_is_a_422_naming_the_parameter(client: TestClient, query: str, field: str) -> None:
+    response = client.post(f"/predict?{query}", content=blank_png(), headers={"Content-Type": "image/png"})
+    assert response.status_code == 422, response.text
+    assert [problem["loc"] for problem in response.json()["detail"]] == [["query", field]]
 
 
 @pytest.mark.datasets
