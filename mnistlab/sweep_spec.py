@@ -1,6 +1,6 @@
 """What a sweep is: a grid or a search over job fields, on top of a base job (torch- and web-free).
 
-`SweepRequest.plan` checks everything before anything is created: every grid point and every value of a
+`SweepRequest.check` finds every problem before anything is created: every grid point and every value of a
 search space must make a valid job, and the sweep must fit `MNISTLAB_MAX_SWEEP_JOBS`. A grid's trials are
 its points in order; a search's are asked from Optuna as workers free up (mnistlab/sweeps.py).
 """
@@ -8,6 +8,7 @@ its points in order; a search's are asked from Optuna as workers free up (mnistl
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -79,10 +80,7 @@ class SweepRequest(BaseModel):
     @property
     def planned(self) -> int:
         if self.grid is not None:
-            count = 1
-            for values in self.grid.values():
-                count *= len(values)
-            return count
+            return math.prod(len(values) for values in self.grid.values())
         return self.search.trials  # type: ignore[union-attr]
 
     def grid_points(self) -> list[dict[str, Any]]:
