@@ -1,4 +1,5 @@
-"""The `mnistlab` command: serve the API (with workers), run a worker, import data sets."""
+"""The `mnistlab` command: serve the API (with workers), run a worker, import data sets; and, as a client
+of a running server, submit and follow jobs, predict, manage models and sweeps."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ import os
 import signal
 import sys
 import threading
+import typing
 from pathlib import Path
 
-from mnistlab import logs
-from mnistlab.settings import Settings
+from mnistlab import console, logs
+
+if typing.TYPE_CHECKING:
+    from mnistlab.settings import Settings
 
 # Measured on 2 cores (docs/benchmarks.md): two API processes serve 1.8x one; more than the cores
 # only adds memory (each holds its own models) and database connections.
@@ -22,18 +26,31 @@ EPILOG = """settings come from the environment: MNISTLAB_HOME (state directory, 
 MNISTLAB_DATA_DIR, MNISTLAB_DATABASE_URL (sqlite:///PATH or postgresql+psycopg://USER:PASS@HOST/DB),
 MNISTLAB_CHECKPOINTS (may be a shared mount), MNISTLAB_API_KEY, MNISTLAB_LOG_JSON, ... (see README.md).
 
+exit status: 0 done (a followed job succeeded), 1 a followed job failed, 2 it was cancelled, 3 the server
+refused the request (its message is printed), 4 no server answered, 64 a bad command line, 130 Ctrl-C.
+
 examples:
   mnistlab datasets import ../shared/datasets
   mnistlab serve --workers 1
+  mnistlab jobs submit --dataset mnist --model cnn --optimizer adam --epochs 3 --follow
+  mnistlab predict seven.png --top-k 2
   mnistlab serve --workers 0 --api-workers 2
   mnistlab worker --burst
   MNISTLAB_DATABASE_URL=postgresql+psycopg://mnistlab:secret@db.internal/mnistlab mnistlab worker"""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a usage error's exit status moved from 2 to 64 (EX_USAGE): 2 means a cancelled job."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(64, f"{self.prog}: error: {message}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mnistlab", description=__doc__, epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="mnistlab", description=__doc__, epilog=EPILOG,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the HTTP API and N worker processes")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -57,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     importer = data_commands.add_parser("import", help="copy MNIST/Fashion-MNIST IDX files (.gz or raw) from DIR")
     importer.add_argument("source", type=Path, metavar="DIR", help="folder holding MNIST/raw and/or FashionMNIST/raw")
     data_commands.add_parser("status", help="which data sets are on disk")
+    console.add_commands(commands)
     return parser
 
 
@@ -74,7 +92,7 @@ def _is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
-def serve(settings: Settings, args: argparse.Namespace) -> int:
+def serve(settings: "Settings", args: argparse.Namespace) -> int:
     from mnistlab.supervisor import WorkerPool
     from service.serving import run_api
 
@@ -116,7 +134,7 @@ def _stop_when_orphaned(stop: threading.Event, parent: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def worker(settings: Settings, args: argparse.Namespace) -> int:
+def worker(settings: "Settings", args: argparse.Namespace) -> int:
     import torch
 
     from workers.worker import Worker
@@ -132,7 +150,7 @@ def worker(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def datasets(settings: Settings, args: argparse.Namespace) -> int:
+def datasets(settings: "Settings", args: argparse.Namespace) -> int:
     from mnistlab.datasets import DATASETS, InvalidDatasetFile, import_all, is_on_disk
 
     if args.datasets_command == "import":
@@ -151,6 +169,10 @@ def datasets(settings: Settings, args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command in console.COMMANDS:  # a client of a server: no server settings, no torch
+        return console.run(args)
+    from mnistlab.settings import Settings
+
     settings = Settings()
     logs.configure(level=settings.log_level, json_lines=settings.log_json)
     handler = {"serve": serve, "worker": worker, "datasets": datasets}[args.command]

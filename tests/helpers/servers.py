@@ -45,6 +45,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
                MNISTLAB_HEARTBEAT_TIMEOUT=str(settings.heartbeat_timeout),
                MNISTLAB_POLL_INTERVAL=str(settings.poll_interval), MNISTLAB_MAX_ATTEMPTS=str(settings.max_attempts),
                MNISTLAB_CHECKPOINTS=str(settings.checkpoint_dir), MNISTLAB_LOG_JSON=str(settings.log_json).lower())
+    if settings.key is not None:
+        env["MNISTLAB_API_KEY"] = settings.key
     return env
 
 
