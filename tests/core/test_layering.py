@@ -44,3 +44,16 @@ def test_the_core_imports_the_sides_only_where_it_starts_them() -> None:
 def test_the_job_spec_loads_without_torch_or_a_web_framework() -> None:
     assert imported_packages("mnistlab")["mnistlab/spec.py"] <= {"__future__", "enum", "dataclasses", "typing",
                                                                  "pydantic"}
+
+
+def test_the_client_and_its_commands_stand_alone() -> None:
+    """`mnistlab.client` and the commands built on it run where only the client is wanted: they never import
+    torch, the server's or the workers' code, or the server-side core (numpy only for arrays given to it)."""
+    allowed = {"__future__", "collections", "dataclasses", "datetime", "io", "json", "os", "pathlib", "re", "sys",
+               "tempfile", "time", "typing", "argparse", "signal", "httpx", "httpx_sse", "rich", "numpy", "mnistlab"}
+    modules = {**imported_packages("mnistlab/client"), **imported_packages("mnistlab/console")}
+    assert {module: names - allowed for module, names in modules.items() if names - allowed} == {}
+    core = {"mnistlab." + name for name in ("settings", "db", "jobs", "spec", "tables", "schema", "datasets")}
+    for path in [*(REPO / "mnistlab/client").glob("*.py"), *(REPO / "mnistlab/console").glob("*.py")]:
+        text = path.read_text()
+        assert not [name for name in core if f"from {name} import" in text or f"import {name}" in text], path
