@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 
@@ -31,11 +32,16 @@ def _temp_name(path: Path) -> Path:
 
 def save_atomic(payload: dict[str, Any], path: Path) -> None:
     """Temp file in the same folder, fsync, rename, fsync the folder: a crash leaves old or new, never half."""
+    write_atomic(path, lambda handle: torch.save(payload, handle))
+
+
+def write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """`write(handle)` fills a temp file beside `path`, which then replaces `path` (see save_atomic)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = _temp_name(path)
     try:
         with open(temp, "wb") as handle:
-            torch.save(payload, handle)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, path)

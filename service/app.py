@@ -26,6 +26,7 @@ from service.routes import (
     dashboard,
     events,
     explore,
+    exports,
     figures,
     health,
     inference_v2,
@@ -79,8 +80,8 @@ def create_app(settings: Settings | None = None, *, freeze_after_startup: bool =
     # Outermost: it also counts what the key and CORS checks answer themselves.
     app.add_middleware(HttpMetricsMiddleware, metrics=api_metrics)
     # The prediction routes first: routes are matched in order, and theirs are the hot paths.
-    for module in (predict, inference_v2, health, spec, jobs, sweeps, events, models, explore, figures, analysis, dashboard,
-                   metrics):
+    for module in (predict, inference_v2, health, spec, jobs, sweeps, events, models, exports, explore, figures, analysis,
+                   dashboard, metrics):
         app.include_router(module.router)
     return app
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mnistlab.settings import Settings
 from service.evaluation import DataCache, Evaluator
+from service.exports import ModelExporter
 from service.metrics import ApiMetrics
 from service.registry import ModelRegistry
 from service.state import AppState
@@ -57,6 +58,7 @@ def _part(name: str):  # type: ignore[no-untyped-def]
 ReadSessionsDep = Annotated[sessionmaker, _part("reads")]
 SettingsDep = Annotated[Settings, _part("settings")]
 RegistryDep = Annotated[ModelRegistry, _part("registry")]
+ExporterDep = Annotated[ModelExporter, _part("exporter")]
 DataDep = Annotated[DataCache, _part("data")]
 EvaluatorDep = Annotated[Evaluator, _part("evaluator")]
 MetricsDep = Annotated[ApiMetrics, _part("metrics")]

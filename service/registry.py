@@ -97,11 +97,11 @@ class ModelRegistry:
 
     # --- lookup -----------------------------------------------------------------------------------------
 
-    def job(self, job_id: int) -> LoadedModel:
-        """A job's best model: 404 for an unknown job, 409 for one without a checkpoint yet."""
+    def job(self, job_id: int, which: str = "best") -> LoadedModel:
+        """A job's best (or last) model: 404 for an unknown job, 409 for one without a checkpoint yet."""
         with self._reads() as session:
             job = job_with_checkpoint(session, job_id)
-        return self._job_model(job)
+        return self._job_model(job, which)
 
     def default(self, dataset: str) -> LoadedModel:
         """The data set's default: the job an operator chose, else the shipped model."""
@@ -151,16 +151,16 @@ class ModelRegistry:
                 self._fetched = time.monotonic()
             return self._choices.get(dataset)
 
-    def _job_model(self, job: Job) -> LoadedModel:
+    def _job_model(self, job: Job, which: str = "best") -> LoadedModel:
         def load() -> LoadedModel:
-            path = checkpoints.checkpoint_path(self._settings.checkpoint_dir, job.id, "best")
+            path = checkpoints.checkpoint_path(self._settings.checkpoint_dir, job.id, which)
             payload = checkpoints.load(path)
             metrics = payload.get("metrics") or {}
             return make_loaded(job_id=job.id, dataset=job.dataset, model=job.model, hidden=job.hidden,
                                epoch=payload["epoch"], test_accuracy=metrics.get("test_accuracy"),
                                weights=payload["model"])
 
-        return self._cache.get(("job", job.id, job.best_epoch), load)
+        return self._cache.get(("job", job.id, which, job.best_epoch if which == "best" else job.last_epoch), load)
 
     def shipped(self, dataset: str) -> LoadedModel:
         """The model that came with mnistlab for this data set."""

@@ -12,6 +12,7 @@ from mnistlab.db import make_engine, make_sessions
 from mnistlab.settings import Settings
 from mnistlab.sweeps import StudyStorage
 from service.evaluation import DataCache, Evaluator
+from service.exports import ModelExporter
 from service.metrics import ApiMetrics
 from service.prediction import PredictionPipeline
 from service.registry import ModelRegistry
@@ -30,6 +31,7 @@ class AppState:
     evaluator: Evaluator
     metrics: ApiMetrics
     studies: StudyStorage  # Optuna's storage for sweeps, opened on first use
+    exporter: ModelExporter
 
     @classmethod
     def open(cls, settings: Settings, metrics: ApiMetrics) -> "AppState":
@@ -42,7 +44,8 @@ class AppState:
         data = DataCache(settings)
         return cls(settings=settings, engine=engine, read_engine=read_engine, sessions=sessions, reads=reads,
                    registry=registry, pipeline=PredictionPipeline(metrics, max_pixels=settings.max_pixels),
-                   data=data, evaluator=Evaluator(data), metrics=metrics, studies=StudyStorage(settings.db_url))
+                   data=data, evaluator=Evaluator(data), metrics=metrics, studies=StudyStorage(settings.db_url),
+                   exporter=ModelExporter(settings.checkpoint_dir))
 
     def close(self) -> None:
         self.studies.close()

@@ -297,6 +297,10 @@ class Client:
         dataset = dataset or self.job(job_id).dataset
         return ModelInfo.of(self._json("PUT", f"/models/{dataset}/default", json={"job_id": int(job_id)}))
 
+    def export_model(self, dataset: str, path: str | os.PathLike[str], format: str = "onnx") -> Path:
+        """Save the data set's current default model (promoted or shipped) as ONNX."""
+        return self._download(f"/models/{dataset}/export", {"format": format}, Path(path))
+
     def reset(self, dataset: str) -> ModelInfo:
         """Go back to the model shipped with mnistlab for this data set."""
         return ModelInfo.of(self._json("DELETE", f"/models/{dataset}/default"))

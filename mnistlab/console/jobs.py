@@ -76,6 +76,14 @@ def add_parsers(commands: argparse._SubParsersAction, connection: argparse.Argum
     checkpoint.add_argument("--which", choices=("best", "last"), default="best")
     checkpoint.set_defaults(run=download_checkpoint)
 
+    export = jobs.add_parser("export", parents=[connection], help="download the model as ONNX (runs without torch)")
+    export.add_argument("job_id", type=int, metavar="ID")
+    export.add_argument("--format", choices=("onnx",), default="onnx")
+    export.add_argument("-o", "--output", type=Path, default=Path("."),
+                        help="file or folder to write (default: the server's file name, here)")
+    export.add_argument("--which", choices=("best", "last"), default="best")
+    export.set_defaults(run=export_model)
+
 
 def _fields(pairs: list[str]) -> dict[str, Any]:
     fields: dict[str, Any] = {}
@@ -200,5 +208,11 @@ def cancel_job(client: Client, args: argparse.Namespace) -> int:
 
 def download_checkpoint(client: Client, args: argparse.Namespace) -> int:
     path = client.job(args.job_id).download_checkpoint(args.output, which=args.which)
+    stdout().print(f"wrote {path} ({path.stat().st_size:,} bytes)")
+    return OK
+
+
+def export_model(client: Client, args: argparse.Namespace) -> int:
+    path = client.job(args.job_id).export(args.output, format=args.format, which=args.which)
     stdout().print(f"wrote {path} ({path.stat().st_size:,} bytes)")
     return OK

@@ -35,6 +35,12 @@ def add_parsers(commands: argparse._SubParsersAction, connection: argparse.Argum
     reset.add_argument("dataset", metavar="DATASET", help="mnist or fashion-mnist")
     reset.add_argument("--json", action="store_true")
     reset.set_defaults(run=reset_model)
+    export = models.add_parser("export", parents=[connection], help="download a data set's default model as ONNX")
+    export.add_argument("dataset", metavar="DATASET", help="mnist or fashion-mnist")
+    export.add_argument("--format", choices=("onnx",), default="onnx")
+    export.add_argument("-o", "--output", type=Path, default=Path("."),
+                        help="file or folder to write (default: the server's file name, here)")
+    export.set_defaults(run=export_default)
 
 
 def _describe(model: ModelInfo) -> str:
@@ -75,6 +81,12 @@ def promote_model(client: Client, args: argparse.Namespace) -> int:
 
 def reset_model(client: Client, args: argparse.Namespace) -> int:
     return _print_model(client.reset(args.dataset), args, "back to the shipped model")
+
+
+def export_default(client: Client, args: argparse.Namespace) -> int:
+    path = client.export_model(args.dataset, args.output, format=args.format)
+    stdout().print(f"wrote {path} ({path.stat().st_size:,} bytes)")
+    return OK
 
 
 def _print_model(model: ModelInfo, args: argparse.Namespace, what: str) -> int:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import onnx
 import pytest
 import torch
 
@@ -119,6 +120,11 @@ def test_predict_models_and_checkpoint(lab: Lab, small_data_dir: Path, tmp_path:
     saved = mnistlab(lab, "jobs", "checkpoint", str(job["id"]), "-o", str(tmp_path / "model.pt"))
     assert saved.returncode == 0 and "wrote" in saved.stdout
     assert torch.load(tmp_path / "model.pt", weights_only=True)["epoch"] == job["best"]["epoch"]
+    exported = mnistlab(lab, "jobs", "export", str(job["id"]), "--format", "onnx", "-o", str(tmp_path / "model.onnx"))
+    assert exported.returncode == 0
+    assert [o.name for o in onnx.load(tmp_path / "model.onnx").graph.output] == ["logits", "probabilities"]
+    default = mnistlab(lab, "models", "export", "mnist", "-o", str(tmp_path))
+    assert default.returncode == 0 and "mnistlab-mnist-shipped-epoch-" in default.stdout
 
 
 def test_sweeps_from_a_spec_file(lab: Lab, tmp_path: Path) -> None:

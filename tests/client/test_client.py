@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+import onnxruntime
 import pytest
 import torch
 from PIL import Image
@@ -143,6 +144,14 @@ def test_checkpoint_download_promote_and_reset(lab: Lab, tmp_path: Path) -> None
         last = job.download_checkpoint(tmp_path / "last.pt", which="last")
         assert torch.load(last, weights_only=True)["epoch"] == 2
         assert sorted(p.name for p in tmp_path.iterdir()) == sorted([saved.name, "last.pt"])  # no temp files
+        exported = job.export(tmp_path / "linear.onnx")
+        session = onnxruntime.InferenceSession(exported.read_bytes(), providers=["CPUExecutionProvider"])
+        (probabilities,) = session.run(["probabilities"], {"images": np.zeros((3, 1, 28, 28), np.float32)})
+        assert probabilities.shape == (3, 10) and np.allclose(probabilities.sum(1), 1)
+        shipped = client.export_model("fashion-mnist", tmp_path)
+        assert shipped.name.startswith("mnistlab-fashion-mnist-shipped-epoch-") and shipped.suffix == ".onnx"
+        (tmp_path / "linear.onnx").unlink()
+        shipped.unlink()
 
         promoted = job.promote()
         assert promoted.job_id == job.id and client.models().defaults["mnist"].job_id == job.id
