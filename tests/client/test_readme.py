@@ -53,3 +53,28 @@ def test_every_walkthrough_command_and_the_python_example_run_as_written(process
     assert job_id == "2" and class_name.isdigit() and 0 < float(confidence) <= 1
     assert 0.9 < float(default) <= 1  # the shipped model's test accuracy (reset by the walkthrough)
     assert (tmp_path / "linear.pt").stat().st_size > 0
+
+
+def test_the_onnxruntime_example_runs_as_written(processes: Processes, settings: Settings, tmp_path: Path) -> None:
+    import numpy as np
+    import torch
+
+    from models_store.architectures import build_model
+    from models_store.shipped import load_shipped
+
+    server = start_server(processes, settings, workers=0)
+    readme = (REPO / "README.md").read_text()
+    example = re.search(r"Classify the walkthrough's seven with onnxruntime alone:\n\n```sh\n(.*?)```", readme, re.S)
+    assert example, "the README lost its onnxruntime example"
+    script = example[1].replace("http://127.0.0.1:8000", server.url).replace(".venv/bin/python", sys.executable)
+    _seven(tmp_path)
+    run = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    # What PyTorch's shipped model says for the same pixels.
+    pixels = 1 - np.asarray(Image.open(tmp_path / "seven.png").convert("L").resize((28, 28)), np.float32) / 255
+    shipped = load_shipped("mnist")
+    network = build_model(shipped.model)
+    network.load_state_dict(shipped.weights)
+    with torch.inference_mode():
+        expected = int(network.eval()(torch.from_numpy(pixels).reshape(1, 1, 28, 28)).argmax())
+    assert run.stdout == f"{expected}\n"
