@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     cors_origins: str = Field(default="", description="Comma-separated origins allowed by CORS; empty: CORS off.")
     checkpoints: Path | None = Field(default=None, description="Checkpoint directory, may be a shared mount; "
                                                               "default $MNISTLAB_HOME/checkpoints.")
+    events_interval: float = Field(default=0.5, gt=0, description="Seconds between the event broadcaster's looks "
+                                   "at the database (one look for all watchers of an API process).")
+    events_fallback_interval: float = Field(default=10.0, gt=0, description="On PostgreSQL, where changes are "
+                                            "pushed (NOTIFY), seconds between safety looks.")
+    max_streams: int = Field(default=1000, ge=1, description="Open event streams per API process; past it 503.")
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_json: bool = Field(default=False, description="Log one JSON object per line instead of text.")
 

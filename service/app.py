@@ -52,15 +52,17 @@ def create_app(settings: Settings | None = None, *, freeze_after_startup: bool =
         database_figures = DatabaseCollector(state.reads, heartbeat_timeout=settings.heartbeat_timeout)
         api_metrics.scraped.register(database_figures)
         sweeper = asyncio.create_task(sweep_forever(state.sessions, state.reads, state.studies, settings))
+        background = [sweeper, asyncio.create_task(state.events.run())]
         if freeze_after_startup:
             # What start-up made (torch, FastAPI, SQLAlchemy) lives as long as the process: out of the garbage
             # collector's sight, its full collections stop stalling requests (p99 at 32 connections:
             # 115-158 -> 9-19 ms). Only for a serving process: tests make many apps in one.
             gc.freeze()
         yield
-        sweeper.cancel()
-        with suppress(asyncio.CancelledError):
-            await sweeper
+        for task in background:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
         api_metrics.scraped.unregister(database_figures)
         state.close()
 

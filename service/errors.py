@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 
 class DomainError(Exception):
     status_code = 400
+    headers: dict[str, str] = {}  # noqa: RUF012 (read-only: subclasses set their own)
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -46,6 +47,16 @@ class UnsupportedMediaType(DomainError):
     status_code = 415
 
 
+class Unavailable(DomainError):
+    """503: try again later (Retry-After says when)."""
+
+    status_code = 503
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
 async def domain_error_handler(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, DomainError)
-    return JSONResponse({"detail": error.body()}, status_code=error.status_code)
+    return JSONResponse({"detail": error.body()}, status_code=error.status_code, headers=error.headers)

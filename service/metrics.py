@@ -12,7 +12,13 @@ from collections import defaultdict
 from collections.abc import Iterator
 from datetime import timedelta
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -21,7 +27,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
-from sqlalchemy import case, func, select
+from sqlalchemy import Engine, case, event, func, select
 from sqlalchemy.orm import sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -47,6 +53,13 @@ class ApiMetrics:
         self.prediction_seconds = Histogram("mnistlab_prediction_duration_seconds",
                                             "Time to decode, preprocess and classify the images of one request.",
                                             ["dataset"], buckets=PREDICTION_BUCKETS, registry=self.registry)
+        self.db_transactions = Counter("mnistlab_api_db_transactions", "Database transactions the API processes "
+                                       "began, by engine (read: never takes SQLite's write lock).", ["engine"],
+                                       registry=self.registry)
+        self.event_looks = Counter("mnistlab_event_looks", "Looks at the database by the live-event broadcasters "
+                                   "(one per interval or NOTIFY for all watchers of a process).", registry=self.registry)
+        self.event_streams = Gauge("mnistlab_event_streams", "Open Server-Sent Event streams.", registry=self.registry,
+                                   multiprocess_mode="livesum")
         self.scraped = self.registry  # what /metrics writes out; collectors of the whole service join it
         if multiprocess_dir is not None:
             self.scraped = CollectorRegistry(auto_describe=False)
@@ -70,6 +83,11 @@ class ApiMetrics:
         counter, histogram = self._prediction_children[dataset]
         counter.inc(images)
         histogram.observe(seconds)
+
+    def count_transactions(self, engine: Engine, name: str) -> None:
+        """Count every transaction `engine` begins (bench/watchers.py reads it: the cost of watching)."""
+        counter = self.db_transactions.labels(name)
+        event.listen(engine, "begin", lambda _connection: counter.inc())
 
     def exposition(self) -> bytes:
         return generate_latest(self.scraped)

@@ -13,6 +13,7 @@ from mnistlab.settings import Settings
 from mnistlab.sweeps import StudyStorage
 from service.evaluation import DataCache, Evaluator
 from service.exports import ModelExporter
+from service.live_events import Broadcaster
 from service.metrics import ApiMetrics
 from service.prediction import PredictionPipeline
 from service.registry import ModelRegistry
@@ -32,6 +33,7 @@ class AppState:
     metrics: ApiMetrics
     studies: StudyStorage  # Optuna's storage for sweeps, opened on first use
     exporter: ModelExporter
+    events: Broadcaster  # live events: one reader for every watcher of this process
 
     @classmethod
     def open(cls, settings: Settings, metrics: ApiMetrics) -> "AppState":
@@ -40,12 +42,14 @@ class AppState:
         schema.upgrade(engine)
         read_engine = make_engine(settings.db_url, read_only=True)
         sessions, reads = make_sessions(engine), make_sessions(read_engine)
+        metrics.count_transactions(engine, "write")
+        metrics.count_transactions(read_engine, "read")
         registry = ModelRegistry(settings=settings, reads=reads)
         data = DataCache(settings)
         return cls(settings=settings, engine=engine, read_engine=read_engine, sessions=sessions, reads=reads,
                    registry=registry, pipeline=PredictionPipeline(metrics, max_pixels=settings.max_pixels),
                    data=data, evaluator=Evaluator(data), metrics=metrics, studies=StudyStorage(settings.db_url),
-                   exporter=ModelExporter(settings.checkpoint_dir))
+                   exporter=ModelExporter(settings.checkpoint_dir), events=Broadcaster(settings, reads, metrics))
 
     def close(self) -> None:
         self.studies.close()

@@ -40,7 +40,9 @@ def follow(open_stream: Callable[[dict[str, str]], httpx.Response], *, url: str,
                         retry = sse.retry / 1000
                     if sse.id:
                         last_event_id = sse.id
-                    event = Event(sse.event, json.loads(sse.data) if sse.data else {}, sse.id or None)
+                    if not sse.data:  # a `retry:` alone: nothing to dispatch (the SSE spec's rule)
+                        continue
+                    event = Event(sse.event, json.loads(sse.data), sse.id or None)
                     yield event
                     if event.kind == "status":
                         return

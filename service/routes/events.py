@@ -1,9 +1,11 @@
-"""Server-Sent Events for one job: progress while an epoch runs, each finished epoch, the final status."""
+"""Server-Sent Events: one job's (progress, each finished epoch, the final status) and everything's.
+
+Both are fed by the process's broadcaster (service/live_events.py): a stream reads the database itself
+only when it starts (a job's past epochs) or finds itself behind, never once per interval.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import json
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Header, Request
@@ -14,18 +16,17 @@ from sqlalchemy.orm import sessionmaker
 from mnistlab import jobs
 from mnistlab.spec import MAX_EPOCHS
 from mnistlab.tables import Job
-from service.deps import ReadSessionsDep
+from service.deps import StateDep
+from service.live_events import DROPPED, Subscription, sse
 from service.schemas import JobId, MetricOut, error_responses
+from service.state import AppState
 from service.submission import get_job
 
-router = APIRouter(tags=["jobs"], responses=error_responses(404))
-POLL_SECONDS = 0.5
+router = APIRouter(tags=["jobs"], responses=error_responses(404, 503))
 KEEPALIVE_SECONDS = 15.0
-
-
-def _event(kind: str, data: dict, event_id: str | None = None) -> str:
-    head = f"id: {event_id}\n" if event_id else ""
-    return f"{head}event: {kind}\ndata: {json.dumps(data)}\n\n"
+CHECK_SECONDS = 5.0  # how often an idle stream checks that its client is still there
+STREAM = {200: {"content": {"text/event-stream": {}}}}
+HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 
 
 def _after_epoch(last_event_id: str | None) -> int:
@@ -36,45 +37,106 @@ def _after_epoch(last_event_id: str | None) -> int:
     return 0
 
 
-def _snapshot(reads: sessionmaker, job_id: JobId, after: int) -> tuple[Job, list[MetricOut]]:
+def _snapshot(reads: sessionmaker, job_id: int, after: int) -> tuple[Job, list[MetricOut]]:
     with reads() as session:
         job = get_job(session, job_id)
         rows = [MetricOut.model_validate(row) for row in jobs.metrics_of(session, job_id, after_epoch=after)]
     return job, rows
 
 
-async def _stream(request: Request, reads: sessionmaker, job_id: JobId, after: int) -> AsyncIterator[str]:
-    yield "retry: 2000\n\n"
-    last_progress, idle = None, 0.0
+def _exists(reads: sessionmaker, job_id: int) -> None:
+    with reads() as session:
+        get_job(session, job_id)
+
+
+def _epoch(row: MetricOut) -> str:
+    return sse("epoch", row.model_dump(), f"epoch-{row.epoch}")
+
+
+def _status(job: Job) -> str:
+    return sse("status", {"status": job.status.value, "error": job.error,
+                          "best": {"epoch": job.best_epoch, "test_accuracy": job.best_test_accuracy}})
+
+
+async def _events(request: Request, subscription: Subscription) -> AsyncIterator[tuple[str | None, object]]:
+    """(text, event) from the subscription; (None, None) to keep idle connections alive. Ends when the
+    client is gone or the subscription was dropped for not reading."""
+    idle = 0.0
     while True:
-        job, rows = await run_in_threadpool(_snapshot, reads, job_id, after)
-        for row in rows:
-            after = row.epoch
-            yield _event("epoch", row.model_dump(), f"epoch-{row.epoch}")
-        if job.status.ended:
-            yield _event("status", {"status": job.status.value, "error": job.error,
-                                    "best": {"epoch": job.best_epoch, "test_accuracy": job.best_test_accuracy}})
+        event = await subscription.next(CHECK_SECONDS)
+        if event is DROPPED:
             return
-        progress = {"status": job.status.value, "epoch": job.progress_epoch, "epochs": job.epochs,
-                    "fraction": job.progress_fraction, "eta_seconds": job.eta_seconds}
-        if progress != last_progress:
-            last_progress, idle = progress, 0.0
-            yield _event("progress", progress)
-        elif idle >= KEEPALIVE_SECONDS:
+        if event is not None:
             idle = 0.0
-            yield ": keep-alive\n\n"
+            yield event.text, event
+            continue
         if await request.is_disconnected():
             return
-        await asyncio.sleep(POLL_SECONDS)
-        idle += POLL_SECONDS
+        idle += CHECK_SECONDS
+        if idle >= KEEPALIVE_SECONDS:
+            idle = 0.0
+            yield None, None
 
 
-@router.get("/jobs/{job_id}/events", response_class=StreamingResponse,
-            responses={200: {"content": {"text/event-stream": {}}}})
-async def job_events(job_id: JobId, request: Request, reads: ReadSessionsDep,
+async def _job_stream(request: Request, state: AppState, job_id: int, after: int) -> AsyncIterator[str]:
+    reads = state.reads
+    subscription = state.events.subscribe(job_id)  # before reading the past: nothing falls in between
+    try:
+        job, past = await run_in_threadpool(_snapshot, reads, job_id, after)
+        yield "retry: 2000\n\n"
+        delivered = after
+        for row in past:
+            delivered = row.epoch
+            yield _epoch(row)
+        if job.status.ended:
+            yield _status(job)
+            return
+        yield sse("progress", {"status": job.status.value, "epoch": job.progress_epoch, "epochs": job.epochs,
+                               "fraction": job.progress_fraction, "eta_seconds": job.eta_seconds})
+        async for text, event in _events(request, subscription):
+            if event is None:
+                yield ": keep-alive\n\n"
+                continue
+            if event.behind > delivered:  # joined between two looks, or dropped: read what is missing
+                _, missing = await run_in_threadpool(_snapshot, reads, job.id, delivered)
+                for row in missing:
+                    delivered = row.epoch
+                    yield _epoch(row)
+            if event.epoch is not None:
+                if event.epoch <= delivered:
+                    continue
+                delivered = event.epoch
+            yield text  # type: ignore[misc]
+            if event.kind == "status":
+                return
+    finally:
+        subscription.close()
+
+
+@router.get("/jobs/{job_id}/events", response_class=StreamingResponse, responses=STREAM)
+async def job_events(job_id: JobId, request: Request, state: StateDep,
                      last_event_id: str | None = Header(None)) -> StreamingResponse:
     """SSE: `progress`, `epoch` (id epoch-N; reconnect with Last-Event-ID to resume) and a final `status`."""
-    await run_in_threadpool(_snapshot, reads, job_id, 0)  # 404 before the stream starts
-    return StreamingResponse(_stream(request, reads, job_id, _after_epoch(last_event_id)),
-                             media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    state.events.check_room()
+    await run_in_threadpool(_exists, state.reads, job_id)  # a 404 before the stream starts
+    return StreamingResponse(_job_stream(request, state, job_id, _after_epoch(last_event_id)),
+                             media_type="text/event-stream", headers=HEADERS)
+
+
+async def _everything_stream(request: Request, state: AppState) -> AsyncIterator[str]:
+    subscription = state.events.subscribe(None)
+    try:
+        yield "retry: 2000\n\n"
+        async for text, _ in _events(request, subscription):
+            yield text or ": keep-alive\n\n"
+    finally:
+        subscription.close()
+
+
+@router.get("/events", response_class=StreamingResponse, responses=STREAM)
+async def all_events(request: Request, state: StateDep) -> StreamingResponse:
+    """SSE for all jobs and sweeps: `created` (the job, as GET /jobs/{id}), `progress`, `epoch` and `status`
+    (each with `job_id`), and `sweep` (the sweep, as GET /sweeps/{id}) whenever one changes. Read the
+    current state once (GET /jobs, GET /sweeps), then apply these."""
+    state.events.check_room()
+    return StreamingResponse(_everything_stream(request, state), media_type="text/event-stream", headers=HEADERS)

@@ -47,6 +47,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
                MNISTLAB_CHECKPOINTS=str(settings.checkpoint_dir), MNISTLAB_LOG_JSON=str(settings.log_json).lower())
     if settings.key is not None:
         env["MNISTLAB_API_KEY"] = settings.key
+    env.update(MNISTLAB_MAX_STREAMS=str(settings.max_streams), MNISTLAB_EVENTS_INTERVAL=str(settings.events_interval),
+               MNISTLAB_EVENTS_FALLBACK_INTERVAL=str(settings.events_fallback_interval))
     return env
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from tests.helpers.servers import LiveServer
+from tests.helpers.proxy import CuttableProxy
+from tests.helpers.servers import LiveServer, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.datasets]
 
@@ -38,6 +39,35 @@ def test_start_a_job_from_the_form_and_see_it_finish(page) -> None:  # type: ign
     expect(row).to_have_attribute("data-status", "succeeded", timeout=120_000)
     row.locator("td").nth(1).click()
     expect(page.locator("#figure")).to_have_attribute("src", re.compile(r"/jobs/\d+/plot\.png"))
+
+
+def test_the_dashboard_follows_one_event_stream_and_reconnects_after_a_drop(live_server: LiveServer) -> None:
+    """No polling timer: each (re)connection of GET /events reads GET /jobs once, then only events arrive."""
+    proxy = CuttableProxy(int(live_server.url.rsplit(":", 1)[1]))  # sees every request the page makes
+
+    def requests() -> list[str]:
+        return [chunk.split(b" ", 2)[1].decode() for chunk in proxy.sent if chunk.startswith(b"GET ")]
+
+    job = {"dataset": "mnist", "model": "linear", "optimizer": "adam", "epochs": 2, "batch_size": 200}
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            page = browser.new_page()
+            page.goto(proxy.url + "/")
+            wait_for(lambda: "/jobs?limit=50" in requests(), timeout=30, what="the dashboard's first read")
+            first = live_server.http.post("/jobs", json={**job, "seed": 1}).json()["id"]
+            row = page.locator(f"tr.job[data-id='{first}']")
+            expect(row).to_have_attribute("data-status", "succeeded", timeout=120_000)  # created, then events
+            proxy.cut()  # the stream drops; the page must reconnect by itself
+            wait_for(lambda: requests().count("/events") == 2, timeout=30, what="the dashboard to reconnect")
+            second = live_server.http.post("/jobs", json={**job, "seed": 2}).json()["id"]
+            expect(page.locator(f"tr.job[data-id='{second}']")).to_have_attribute("data-status", "succeeded",
+                                                                                   timeout=120_000)
+            reads = [url for url in requests() if url.startswith(("/jobs", "/sweeps"))]
+            assert sorted(reads) == ["/jobs?limit=50", "/jobs?limit=50", "/sweeps", "/sweeps"]  # one per connection
+            browser.close()
+    finally:
+        proxy.close()
 
 
 def test_start_a_sweep_and_watch_its_leaderboard_fill(page) -> None:  # type: ignore[no-untyped-def]
