@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     max_pixels: int = Field(default=40_000_000, gt=0)
     max_sweep_jobs: int = Field(default=256, ge=1, description="The most jobs one sweep may plan.")
     api_key: SecretStr | None = Field(default=None, description="When set, requests need 'Authorization: Bearer KEY'.")
+    session_hours: float = Field(default=12.0, gt=0, description="How long a browser stays signed in.")
+    cookie_secure: bool = Field(default=False, description="Mark the session cookie Secure even when requests "
+                                "arrive over plain HTTP (behind a TLS-terminating proxy).")
     public_predict: bool = Field(default=False, description="With an API key: leave /predict, GET /models and /v2 open.")
     cors_origins: str = Field(default="", description="Comma-separated origins allowed by CORS; empty: CORS off.")
     checkpoints: Path | None = Field(default=None, description="Checkpoint directory, may be a shared mount; "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
@@ -34,9 +34,11 @@ from service.routes import (
     metrics,
     models,
     predict,
+    session,
     spec,
     sweeps,
 )
+from service.sessions import COOKIE, session_signer
 from service.state import AppState
 from service.sweeper import sweep_forever
 
@@ -75,7 +77,9 @@ def create_app(settings: Settings | None = None, *, freeze_after_startup: bool =
     # Innermost of ours: the key check and the metrics still see what the lane answers.
     app.add_middleware(FastLane, lanes=[*predict.LANES, *inference_v2.LANES])
     if settings.key is not None:
-        app.add_middleware(ApiKeyMiddleware, key=settings.key, public_predict=settings.public_predict)
+        app.add_middleware(ApiKeyMiddleware, key=settings.key, public_predict=settings.public_predict,
+                           signer=session_signer(settings))
+        app.openapi = document_security(app.openapi)  # type: ignore[method-assign]
     if settings.allowed_origins:  # added last: it runs first, so preflight requests need no key
         app.add_middleware(CORSMiddleware, allow_origins=settings.allowed_origins, allow_methods=["*"],
                            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID"])
@@ -83,9 +87,24 @@ def create_app(settings: Settings | None = None, *, freeze_after_startup: bool =
     app.add_middleware(HttpMetricsMiddleware, metrics=api_metrics)
     # The prediction routes first: routes are matched in order, and theirs are the hot paths.
     for module in (predict, inference_v2, health, spec, jobs, sweeps, events, models, exports, explore, figures, analysis,
-                   dashboard, metrics):
+                   dashboard, session, metrics):
         app.include_router(module.router)
     return app
+
+
+def document_security(openapi: Callable[[], dict]) -> Callable[[], dict]:
+    """FastAPI's OpenAPI schema, saying also that every operation takes the Bearer key or the session cookie."""
+    def with_security() -> dict:
+        schema = openapi()  # FastAPI's, made once and kept
+        if "security" not in schema:
+            schema.setdefault("components", {})["securitySchemes"] = {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer <MNISTLAB_API_KEY>"},
+                "session": {"type": "apiKey", "in": "cookie", "name": COOKIE,
+                            "description": "what POST /session sets in a browser"}}
+            schema["security"] = [{"bearer": []}, {"session": []}]
+        return schema
+
+    return with_security
 
 
 def app_from_environment() -> FastAPI:

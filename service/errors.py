@@ -39,6 +39,22 @@ class Invalid(DomainError):
         return [{"loc": list(self.location), "msg": self.message, "type": "value_error"}]
 
 
+class Unauthorized(DomainError):
+    status_code = 401
+
+
+class Forbidden(DomainError):
+    status_code = 403
+
+
+class TooManyRequests(DomainError):
+    status_code = 429
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
 class PayloadTooLarge(DomainError):
     status_code = 413
 

@@ -81,7 +81,8 @@ class Subscription:
     async def next(self, timeout: float) -> Event | None:
         """The next event, or None after `timeout` seconds without one."""
         try:
-            return await asyncio.wait_for(self._queue.get(), timeout)
+            async with asyncio.timeout(timeout):  # not wait_for: that makes a task per call, per event, per watcher
+                return await self._queue.get()
         except TimeoutError:
             return None
 

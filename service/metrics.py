@@ -60,6 +60,8 @@ class ApiMetrics:
                                    "(one per interval or NOTIFY for all watchers of a process).", registry=self.registry)
         self.event_streams = Gauge("mnistlab_event_streams", "Open Server-Sent Event streams.", registry=self.registry,
                                    multiprocess_mode="livesum")
+        self.signin_failures = Counter("mnistlab_signin_failures", "Sign-ins with a wrong API key (POST /session).",
+                                       registry=self.registry)
         self.scraped = self.registry  # what /metrics writes out; collectors of the whole service join it
         if multiprocess_dir is not None:
             self.scraped = CollectorRegistry(auto_describe=False)

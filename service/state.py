@@ -17,6 +17,7 @@ from service.live_events import Broadcaster
 from service.metrics import ApiMetrics
 from service.prediction import PredictionPipeline
 from service.registry import ModelRegistry
+from service.sessions import SessionSigner, SignInGuard, session_signer
 
 
 @dataclass
@@ -34,6 +35,8 @@ class AppState:
     studies: StudyStorage  # Optuna's storage for sweeps, opened on first use
     exporter: ModelExporter
     events: Broadcaster  # live events: one reader for every watcher of this process
+    signer: SessionSigner | None  # browser sessions, where an API key is required
+    sign_in_guard: SignInGuard
 
     @classmethod
     def open(cls, settings: Settings, metrics: ApiMetrics) -> "AppState":
@@ -49,7 +52,8 @@ class AppState:
         return cls(settings=settings, engine=engine, read_engine=read_engine, sessions=sessions, reads=reads,
                    registry=registry, pipeline=PredictionPipeline(metrics, max_pixels=settings.max_pixels),
                    data=data, evaluator=Evaluator(data), metrics=metrics, studies=StudyStorage(settings.db_url),
-                   exporter=ModelExporter(settings.checkpoint_dir), events=Broadcaster(settings, reads, metrics))
+                   exporter=ModelExporter(settings.checkpoint_dir), events=Broadcaster(settings, reads, metrics),
+                   signer=session_signer(settings), sign_in_guard=SignInGuard())
 
     def close(self) -> None:
         self.studies.close()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import sessionmaker
@@ -24,7 +24,6 @@ from service.submission import get_job
 
 router = APIRouter(tags=["jobs"], responses=error_responses(404, 503))
 KEEPALIVE_SECONDS = 15.0
-CHECK_SECONDS = 5.0  # how often an idle stream checks that its client is still there
 STREAM = {200: {"content": {"text/event-stream": {}}}}
 HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 
@@ -58,27 +57,18 @@ def _status(job: Job) -> str:
                           "best": {"epoch": job.best_epoch, "test_accuracy": job.best_test_accuracy}})
 
 
-async def _events(request: Request, subscription: Subscription) -> AsyncIterator[tuple[str | None, object]]:
-    """(text, event) from the subscription; (None, None) to keep idle connections alive. Ends when the
-    client is gone or the subscription was dropped for not reading."""
-    idle = 0.0
+async def _events(subscription: Subscription) -> AsyncIterator[tuple[str | None, object]]:
+    """(text, event) from the subscription; (None, None) to keep an idle connection alive. Ends when the
+    subscription was dropped for not reading; a client that hangs up ends it from outside (Starlette
+    cancels a streaming response when its client disconnects)."""
     while True:
-        event = await subscription.next(CHECK_SECONDS)
+        event = await subscription.next(KEEPALIVE_SECONDS)
         if event is DROPPED:
             return
-        if event is not None:
-            idle = 0.0
-            yield event.text, event
-            continue
-        if await request.is_disconnected():
-            return
-        idle += CHECK_SECONDS
-        if idle >= KEEPALIVE_SECONDS:
-            idle = 0.0
-            yield None, None
+        yield (None, None) if event is None else (event.text, event)
 
 
-async def _job_stream(request: Request, state: AppState, job_id: int, after: int) -> AsyncIterator[str]:
+async def _job_stream(state: AppState, job_id: int, after: int) -> AsyncIterator[str]:
     reads = state.reads
     subscription = state.events.subscribe(job_id)  # before reading the past: nothing falls in between
     try:
@@ -93,7 +83,7 @@ async def _job_stream(request: Request, state: AppState, job_id: int, after: int
             return
         yield sse("progress", {"status": job.status.value, "epoch": job.progress_epoch, "epochs": job.epochs,
                                "fraction": job.progress_fraction, "eta_seconds": job.eta_seconds})
-        async for text, event in _events(request, subscription):
+        async for text, event in _events(subscription):
             if event is None:
                 yield ": keep-alive\n\n"
                 continue
@@ -114,29 +104,29 @@ async def _job_stream(request: Request, state: AppState, job_id: int, after: int
 
 
 @router.get("/jobs/{job_id}/events", response_class=StreamingResponse, responses=STREAM)
-async def job_events(job_id: JobId, request: Request, state: StateDep,
+async def job_events(job_id: JobId, state: StateDep,
                      last_event_id: str | None = Header(None)) -> StreamingResponse:
     """SSE: `progress`, `epoch` (id epoch-N; reconnect with Last-Event-ID to resume) and a final `status`."""
     state.events.check_room()
     await run_in_threadpool(_exists, state.reads, job_id)  # a 404 before the stream starts
-    return StreamingResponse(_job_stream(request, state, job_id, _after_epoch(last_event_id)),
+    return StreamingResponse(_job_stream(state, job_id, _after_epoch(last_event_id)),
                              media_type="text/event-stream", headers=HEADERS)
 
 
-async def _everything_stream(request: Request, state: AppState) -> AsyncIterator[str]:
+async def _everything_stream(state: AppState) -> AsyncIterator[str]:
     subscription = state.events.subscribe(None)
     try:
         yield "retry: 2000\n\n"
-        async for text, _ in _events(request, subscription):
+        async for text, _ in _events(subscription):
             yield text or ": keep-alive\n\n"
     finally:
         subscription.close()
 
 
 @router.get("/events", response_class=StreamingResponse, responses=STREAM)
-async def all_events(request: Request, state: StateDep) -> StreamingResponse:
+async def all_events(state: StateDep) -> StreamingResponse:
     """SSE for all jobs and sweeps: `created` (the job, as GET /jobs/{id}), `progress`, `epoch` and `status`
     (each with `job_id`), and `sweep` (the sweep, as GET /sweeps/{id}) whenever one changes. Read the
     current state once (GET /jobs, GET /sweeps), then apply these."""
     state.events.check_room()
-    return StreamingResponse(_everything_stream(request, state), media_type="text/event-stream", headers=HEADERS)
+    return StreamingResponse(_everything_stream(state), media_type="text/event-stream", headers=HEADERS)
