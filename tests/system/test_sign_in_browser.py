@@ -21,7 +21,7 @@ def test_sign_in_use_the_dashboard_live_sign_out_and_open_the_docs(processes: Pr
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
         page.goto(server.url + "/")
-        expect(page.locator("h2")).to_have_text("Sign in")
+        expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
         page.fill("#key", "not-the-key")
         page.click("#signin button[type=submit]")
         expect(page.locator("#message")).to_have_text("wrong API key", timeout=10_000)
@@ -42,8 +42,10 @@ def test_sign_in_use_the_dashboard_live_sign_out_and_open_the_docs(processes: Pr
         expect(row).to_have_attribute("data-status", "succeeded", timeout=120_000)
         expect(row.locator("td").nth(8)).not_to_have_text("")  # its test accuracy arrived with an epoch event
 
-        page.click("#sign-out")
-        expect(page.locator("h2")).to_have_text("Sign in")
+        with page.expect_navigation():  # signing out reloads the page
+            page.click("#sign-out")
+        expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+        expect(page.locator("#job-form")).to_have_count(0)
         assert not [c for c in page.context.cookies() if c["name"] == "mnistlab_session"]
 
         page.fill("#key", KEY)
