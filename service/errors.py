@@ -47,12 +47,16 @@ class Forbidden(DomainError):
     status_code = 403
 
 
-class TooManyRequests(DomainError):
-    status_code = 429
+class RetryLater(DomainError):
+    """An answer that says when to try again (Retry-After, seconds)."""
 
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
         self.headers = {"Retry-After": str(retry_after)}
+
+
+class TooManyRequests(RetryLater):
+    status_code = 429
 
 
 class PayloadTooLarge(DomainError):
@@ -63,14 +67,8 @@ class UnsupportedMediaType(DomainError):
     status_code = 415
 
 
-class Unavailable(DomainError):
-    """503: try again later (Retry-After says when)."""
-
+class Unavailable(RetryLater):
     status_code = 503
-
-    def __init__(self, message: str, *, retry_after: int) -> None:
-        super().__init__(message)
-        self.headers = {"Retry-After": str(retry_after)}
 
 
 async def domain_error_handler(_request: Request, error: Exception) -> JSONResponse:

@@ -55,7 +55,8 @@ def _detail(response: httpx.Response) -> str:
 class _Record:
     """The API's JSON fields as attributes (dates parsed); `data` holds them as they came."""
 
-    data: dict[str, Any]
+    def __init__(self, client: Client, data: dict[str, Any]) -> None:
+        self.client, self.data = client, data
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -70,9 +71,6 @@ class _Record:
 
 class Job(_Record):
     """A training job as the server last described it; `refresh()` asks again."""
-
-    def __init__(self, client: Client, data: dict[str, Any]) -> None:
-        self.client, self.data = client, data
 
     def __repr__(self) -> str:
         return f"Job(id={self.id}, status={self.status!r}, {self.dataset}/{self.model}/{self.optimizer})"
@@ -143,9 +141,6 @@ class Job(_Record):
 
 class Sweep(_Record):
     """A grid or search of jobs (its trials); `refresh()` asks again."""
-
-    def __init__(self, client: Client, data: dict[str, Any]) -> None:
-        self.client, self.data = client, data
 
     def __repr__(self) -> str:
         return f"Sweep(id={self.id}, name={self.name!r}, status={self.status!r})"
