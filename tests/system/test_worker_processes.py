@@ -81,7 +81,9 @@ def test_sigterm_saves_mid_epoch_hands_back_and_the_resumed_job_is_bit_identical
     handed_back = _job(client, job_id)
     assert handed_back["status"] == "queued" and handed_back["attempts"] == 0
     saved = checkpoints.load(checkpoints.checkpoint_path(settings.checkpoint_dir, job_id, "last"))
-    assert saved["epoch"] == 1 and saved["step_in_epoch"] > 0  # saved at the batch it stopped at
+    # Saved at the batch it stopped at, mid-epoch. Which epoch: the progress read above may be a heartbeat
+    # (0.75 s here) old, most of a one-second epoch on a loaded machine, so the signal can land in the third.
+    assert saved["epoch"] in (1, 2) and saved["step_in_epoch"] > 0
     processes.worker()
     assert _wait_status(client, job_id, "succeeded")["attempts"] == 1
     assert [m["epoch"] for m in client.get(f"/jobs/{job_id}/metrics").json()] == [1, 2, 3]
