@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -36,6 +37,8 @@ class Settings(BaseSettings):
     events_fallback_interval: float = Field(default=10.0, gt=0, description="On PostgreSQL, where changes are "
                                             "pushed (NOTIFY), seconds between safety looks.")
     max_streams: int = Field(default=1000, ge=1, description="Open event streams per API process; past it 503.")
+    runtime: Literal["auto", "onnxruntime", "torch"] = Field(default="auto", description=(
+        "What answers predictions: onnxruntime on each model's ONNX export (auto: when installed), or PyTorch."))
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_json: bool = Field(default=False, description="Log one JSON object per line instead of text.")
 

@@ -29,7 +29,7 @@ TRAIN_SIZE = 60_000  # both data sets: what steps per epoch are counted against
 TEST_SIZE = 10_000
 IMAGE_SHAPE = (1, 28, 28)
 
-ARCHITECTURES = ("linear", "ffnn", "cnn")
+ARCHITECTURES = ("linear", "ffnn", "cnn", "convnet")  # the lab's three, then the best small model
 DEFAULT_HIDDEN = 128
 DEVICES = ("auto", "cpu", "cuda", "mps")
 MAX_EPOCHS = 1000
@@ -66,6 +66,31 @@ OPTIMIZER_NAMES = tuple(OPTIMIZERS)
 HYPER_PARAMETERS = tuple(dict.fromkeys(name for spec in OPTIMIZERS.values() for name in spec.hyper))
 
 LR_SCHEDULES = ("constant", "cosine", "onecycle")  # stepped per batch; onecycle: `lr` is the peak
+
+
+class Augmentation(BaseModel):
+    """Random changes to each training image, drawn anew every epoch (workers/augmentation.py applies them
+    to whole batches on the job's device). All zero: none."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rotation: float = Field(0.0, ge=0, le=45, description="degrees; each image turns by a uniform angle in +-this")
+    scale: float = Field(0.0, ge=0, le=0.5, description="each image is scaled by a uniform factor in 1 +- this")
+    translation: float = Field(0.0, ge=0, le=0.3, description="share of the side; each image moves by a uniform "
+                                                             "offset in +-this on each axis")
+    flip: float = Field(0.0, ge=0, le=1, description="probability of a horizontal flip (clothes, not digits)")
+    erasing: float = Field(0.0, ge=0, le=1, description="probability of one random rectangle (2-25% of the image) "
+                                                       "set to black")
+
+
+# Named recipes, each measured (docs/benchmarks.md): digits keep their handedness, clothes their upright pose.
+AUGMENTATION_PRESETS: dict[str, Augmentation] = {
+    "none": Augmentation(),
+    "digits": Augmentation(rotation=10, scale=0.1, translation=0.1),
+    "clothes": Augmentation(translation=0.1, flip=0.5, erasing=0.25),
+}
+AugmentationPresetName = Literal[tuple(AUGMENTATION_PRESETS)]  # type: ignore[valid-type]
+MAX_LABEL_SMOOTHING = 0.5
 
 DatasetName = Literal[DATASET_NAMES]  # type: ignore[valid-type]
 LrScheduleName = Literal[LR_SCHEDULES]  # type: ignore[valid-type]
@@ -162,10 +187,13 @@ class JobConfig:
     device: str = "auto"
     lr_schedule: str = "constant"
     early_stopping: dict[str, Any] | None = None  # EarlyStopping's fields
+    augmentation: dict[str, float] | None = None  # Augmentation's fields, all of them; None: none
+    label_smoothing: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "optimizer_params": dict(self.optimizer_params),
-                "early_stopping": dict(self.early_stopping) if self.early_stopping else None}
+                "early_stopping": dict(self.early_stopping) if self.early_stopping else None,
+                "augmentation": dict(self.augmentation) if self.augmentation else None}
 
     @property
     def steps_per_epoch(self) -> int:
@@ -208,6 +236,11 @@ class _JobRequest(BaseModel):
     lr_schedule: LrScheduleName = Field("constant", description="per batch: constant, cosine annealing to 0, or "
                                                                "one cycle with `lr` as its peak")
     early_stopping: EarlyStopping | None = None
+    augmentation: AugmentationPresetName | Augmentation | None = Field(None, description=(
+        "a preset (" + ", ".join(f"{name}: {preset.model_dump(exclude_defaults=True) or 'nothing'}"
+                                 for name, preset in AUGMENTATION_PRESETS.items()) + ") or explicit values"))
+    label_smoothing: float = Field(0.0, ge=0, le=MAX_LABEL_SMOOTHING,
+                                   description="share of each target spread evenly over the ten classes")
 
     @model_validator(mode="after")
     def _only_where_meaningful(self) -> "_JobRequest":
@@ -232,7 +265,15 @@ class _JobRequest(BaseModel):
                          lr=self.lr or spec.default_lr, optimizer_params=params,
                          hidden=(self.hidden or DEFAULT_HIDDEN) if self.model == "ffnn" else None,
                          device=self.device, lr_schedule=self.lr_schedule,
-                         early_stopping=self.early_stopping.model_dump() if self.early_stopping else None)
+                         early_stopping=self.early_stopping.model_dump() if self.early_stopping else None,
+                         augmentation=self._augmentation(), label_smoothing=self.label_smoothing)
+
+    def _augmentation(self) -> dict[str, float] | None:
+        """Explicit values, whether asked for by preset or not: a job records what it trained with."""
+        chosen = AUGMENTATION_PRESETS[self.augmentation] if isinstance(self.augmentation, str) else self.augmentation
+        if chosen is None or not any(chosen.model_dump().values()):
+            return None
+        return chosen.model_dump()
 
 
 # POST /jobs: what a client may set; every optimizer knob is a top-level field of its own.
@@ -260,12 +301,18 @@ def describe() -> dict[str, Any]:
                                     for knob, p in spec.hyper.items()}} for name, spec in OPTIMIZERS.items()],
         "devices": list(DEVICES),
         "lr_schedules": list(LR_SCHEDULES),
+        "augmentation": {
+            "presets": {name: preset.model_dump() for name, preset in AUGMENTATION_PRESETS.items()},
+            "fields": {name: {"default": prop.get("default"), "description": prop.get("description"),
+                              **{k: v for k, v in prop.items() if k in ("type", "minimum", "maximum")}}
+                       for name, prop in Augmentation.model_json_schema()["properties"].items()},
+        },
         "early_stopping": {name: {"default": prop.get("default"), "description": prop.get("description")}
                            for name, prop in EarlyStopping.model_json_schema()["properties"].items()},
         "statuses": [status.value for status in JobStatus],
         "fields": {name: {"default": schema[name].get("default"), "description": schema[name].get("description"),
                           **bounds(name)}
-                   for name in ("epochs", "batch_size", "lr", "seed")},
+                   for name in ("epochs", "batch_size", "lr", "seed", "label_smoothing")},
         "rules": ["hidden applies to model 'ffnn' only",
                   *(f"{knob} applies to optimizer {' or '.join(map(repr, optimizers_with(knob)))} only"
                     for knob in HYPER_PARAMETERS),

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from models_store import checkpoints
 from models_store.onnx_export import to_onnx
 from models_store.shipped import SHIPPED_DIR
-from service.registry import LoadedModel
+
+if TYPE_CHECKING:  # the registry serves models through this module's exports
+    from service.registry import LoadedModel
 
 
 class ModelExporter:
@@ -36,7 +39,7 @@ class ModelExporter:
             return False
         return dataset is None or path.stat().st_mtime >= (SHIPPED_DIR / f"{dataset}.pt").stat().st_mtime
 
-    def export(self, model: LoadedModel, path: Path, fmt: str) -> Path:
+    def export(self, model: "LoadedModel", path: Path, fmt: str) -> Path:
         """`path` made from `model` unless it is already there (fmt: one of EXPORT_FORMATS)."""
         shipped = model.dataset if model.job_id is None else None
         with self._lock:

@@ -10,7 +10,8 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -25,6 +26,8 @@ from models_store import checkpoints
 from models_store.architectures import build_model
 from models_store.shipped import load_shipped
 from service.errors import Conflict, Invalid
+from service.exports import ModelExporter
+from service.runtime import Runner, RuntimeChooser, TorchRunner
 from service.submission import get_job
 
 CACHE_SIZE = 16  # loaded models kept (by job and epoch), so no request reads a checkpoint twice
@@ -38,7 +41,8 @@ class LoadedModel:
     model: str
     epoch: int
     test_accuracy: float | None
-    module: nn.Module
+    module: nn.Module  # the network itself: for evaluations, exports and explanations
+    runner: Runner = field(compare=False)  # what answers predictions (service/runtime.py)
 
     def describe(self) -> dict:
         return {"job_id": self.job_id, "dataset": self.dataset, "model": self.model, "epoch": self.epoch,
@@ -48,20 +52,24 @@ class LoadedModel:
     def class_names(self) -> tuple[str, ...]:
         return DATASET_CLASSES[self.dataset]
 
+    @property
+    def platform(self) -> str:
+        """The runtime serving it, as Triton names it: onnxruntime_onnx or pytorch_libtorch."""
+        return self.runner.platform
+
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """images: N x 28 x 28 (or N x 1 x 28 x 28) in [0, 1] -> N x 10 class probabilities."""
-        batch = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).reshape(-1, 1, 28, 28)
-        with torch.inference_mode():
-            return torch.softmax(self.module(batch), dim=1).numpy()
+        return self.runner.probabilities(images)
 
 
 def make_loaded(*, job_id: int | None, dataset: str, model: str, hidden: int | None, epoch: int,
                 test_accuracy: float | None, weights: dict[str, torch.Tensor]) -> LoadedModel:
+    """The model served by PyTorch (the registry hands it to the runtime its settings choose)."""
     module = build_model(model, hidden=hidden)
     module.load_state_dict(weights)
     module.eval()
     return LoadedModel(job_id=job_id, dataset=dataset, model=model, epoch=epoch, test_accuracy=test_accuracy,
-                       module=module)
+                       module=module, runner=TorchRunner(module))
 
 
 class ModelCache:
@@ -88,8 +96,10 @@ class ModelCache:
 class ModelRegistry:
     """Looks up models: `job(id)`, `default(dataset)`; chooses defaults. Thread-safe."""
 
-    def __init__(self, *, settings: Settings, reads: sessionmaker, cache_size: int = CACHE_SIZE) -> None:
-        self._settings, self._reads = settings, reads
+    def __init__(self, *, settings: Settings, reads: sessionmaker, exporter: ModelExporter,
+                 cache_size: int = CACHE_SIZE) -> None:
+        self._settings, self._reads, self._exporter = settings, reads, exporter
+        self._runtime = RuntimeChooser(settings.runtime)
         self._cache = ModelCache(cache_size)
         self._lock = threading.Lock()
         self._choices: dict[str, int | None] = {}  # data set -> chosen job id (absent: shipped)
@@ -156,9 +166,10 @@ class ModelRegistry:
             path = checkpoints.checkpoint_path(self._settings.checkpoint_dir, job.id, which)
             payload = checkpoints.load(path)
             metrics = payload.get("metrics") or {}
-            return make_loaded(job_id=job.id, dataset=job.dataset, model=job.model, hidden=job.hidden,
-                               epoch=payload["epoch"], test_accuracy=metrics.get("test_accuracy"),
-                               weights=payload["model"])
+            loaded = make_loaded(job_id=job.id, dataset=job.dataset, model=job.model, hidden=job.hidden,
+                                 epoch=payload["epoch"], test_accuracy=metrics.get("test_accuracy"),
+                                 weights=payload["model"])
+            return self._served(loaded, self._exporter.job_export_path(job.id, which, loaded.epoch, "onnx"))
 
         return self._cache.get(("job", job.id, which, job.best_epoch if which == "best" else job.last_epoch), load)
 
@@ -166,10 +177,18 @@ class ModelRegistry:
         """The model that came with mnistlab for this data set."""
         def load() -> LoadedModel:
             shipped = load_shipped(dataset)
-            return make_loaded(job_id=None, dataset=dataset, model=shipped.model, hidden=None, epoch=shipped.epoch,
-                               test_accuracy=shipped.test_accuracy, weights=shipped.weights)
+            loaded = make_loaded(job_id=None, dataset=dataset, model=shipped.model, hidden=None, epoch=shipped.epoch,
+                                 test_accuracy=shipped.test_accuracy, weights=shipped.weights)
+            return self._served(loaded, self._exporter.shipped_export_path(dataset, loaded.epoch, "onnx"))
 
         return self._cache.get(("shipped", dataset), load)
+
+    def _served(self, loaded: LoadedModel, export_path: Path) -> LoadedModel:
+        """The model with the runner that will answer for it: onnxruntime on its export, or PyTorch."""
+        name = f"job {loaded.job_id}" if loaded.job_id is not None else f"the shipped {loaded.dataset} model"
+        runner = self._runtime.runner(loaded.module, lambda: self._exporter.export(loaded, export_path, "onnx"),
+                                      f"{name} (epoch {loaded.epoch})")
+        return replace(loaded, runner=runner)
 
 
 def job_with_checkpoint(session: Session, job_id: int) -> Job:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 # What a job is, its allowed values and its rules: mnistlab/spec.py. Re-exported for the routes.
 from mnistlab.spec import (
+    Augmentation,
     DatasetName,
     DeviceName,
     EarlyStopping,
@@ -77,6 +78,9 @@ class _JobOut(BaseModel):
     lr_schedule: LrScheduleName
     early_stopping: EarlyStopping | None
     stopped_early: str | None = Field(description="why a succeeded job ended before its last epoch")
+    augmentation: Augmentation | None = Field(description="what each training image went through (explicit "
+                                                          "values, also when asked for by preset); null: none")
+    label_smoothing: float
 
 
 # A job as the API shows it: its config with each optimizer knob top-level (null where it does not apply).

@@ -47,12 +47,13 @@ class AppState:
         sessions, reads = make_sessions(engine), make_sessions(read_engine)
         metrics.count_transactions(engine, "write")
         metrics.count_transactions(read_engine, "read")
-        registry = ModelRegistry(settings=settings, reads=reads)
+        exporter = ModelExporter(settings.checkpoint_dir)
+        registry = ModelRegistry(settings=settings, reads=reads, exporter=exporter)
         data = DataCache(settings)
         return cls(settings=settings, engine=engine, read_engine=read_engine, sessions=sessions, reads=reads,
                    registry=registry, pipeline=PredictionPipeline(metrics, max_pixels=settings.max_pixels),
                    data=data, evaluator=Evaluator(data), metrics=metrics, studies=StudyStorage(settings.db_url),
-                   exporter=ModelExporter(settings.checkpoint_dir), events=Broadcaster(settings, reads, metrics),
+                   exporter=exporter, events=Broadcaster(settings, reads, metrics),
                    signer=session_signer(settings), sign_in_guard=SignInGuard())
 
     def close(self) -> None:

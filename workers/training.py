@@ -13,7 +13,8 @@ from torch.optim.lr_scheduler import LRScheduler
 
 from mnistlab.datasets import Split
 from mnistlab.spec import OPTIMIZERS, JobConfig
-from models_store.architectures import eval_batch_size, initial_model
+from models_store.architectures import eval_batch_size, initial_model, uses_channels_last
+from workers.augmentation import augment, batch_generator, batch_seed, is_identity
 
 # The optimizer factory: the spec's name -> torch's class; the spec's knobs are its keyword arguments.
 OPTIMIZER_CLASSES: dict[str, type[torch.optim.Optimizer]] = {
@@ -45,6 +46,11 @@ class TrainState:
     optimizer: torch.optim.Optimizer
     scheduler: LRScheduler | None
     generator: torch.Generator  # drives the shuffles; saved so a resumed job shuffles the same way
+    seed: int = 0  # with (epoch, batch), what each batch's augmentation draws from
+    augmentation: dict[str, float] | None = None
+    label_smoothing: float = 0.0
+    channels_last: bool = False
+    random_layers: bool = False  # dropout: its masks come from torch's global generator, seeded per batch
     epoch: int = 0
     best_epoch: int | None = None
     best_test_accuracy: float | None = None
@@ -57,10 +63,15 @@ class TrainState:
 
 def new_state(config: JobConfig, device: torch.device) -> TrainState:
     model = initial_model(config.model, hidden=config.hidden, seed=config.seed).to(device)
+    if uses_channels_last(config.model):
+        model = model.to(memory_format=torch.channels_last)
     generator = torch.Generator().manual_seed(config.seed)
     optimizer = make_optimizer(config, model)
     return TrainState(model=model, optimizer=optimizer, scheduler=make_scheduler(config, optimizer),
-                      generator=generator)
+                      generator=generator, seed=config.seed,
+                      augmentation=None if is_identity(config.augmentation) else config.augmentation,
+                      label_smoothing=config.label_smoothing, channels_last=uses_channels_last(config.model),
+                      random_layers=any(isinstance(layer, nn.Dropout) for layer in model.modules()))
 
 
 def checkpoint_payload(state: TrainState, config: JobConfig) -> dict[str, Any]:
@@ -123,14 +134,21 @@ def train_one_epoch(state: TrainState, train: Split, *, batch_size: int,
     order = torch.randperm(n, generator=state.generator).to(device)
     steps = -(-n // size)
     loss_sum = torch.tensor(state.epoch_loss_sum, device=device)
-    loss_fn = nn.CrossEntropyLoss()
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=state.label_smoothing)
     for step in range(state.step_in_epoch, steps):
         if on_batch is not None and on_batch(step, steps):
             state.step_in_epoch, state.epoch_loss_sum = step, float(loss_sum)
             raise Stopped
         index = order[step * size:(step + 1) * size]
+        images = train.images[index]
+        if state.augmentation is not None:
+            images = augment(images, state.augmentation, batch_generator(state.seed, state.epoch, step))
+        if state.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        if state.random_layers:  # the same dropout masks for this batch whenever it is trained (resumes too)
+            torch.manual_seed(batch_seed(state.seed, state.epoch, step) ^ 0x5EED)
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model(train.images[index]), train.labels[index])
+        loss = loss_fn(model(images), train.labels[index])
         loss.backward()
         optimizer.step()
         if state.scheduler is not None:

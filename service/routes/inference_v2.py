@@ -113,7 +113,7 @@ async def ready() -> dict:
 
 
 def _metadata(name: str, model: LoadedModel) -> dict:
-    return {"name": name, "versions": [str(model.epoch)], "platform": "pytorch",
+    return {"name": name, "versions": [str(model.epoch)], "platform": model.platform,
             "inputs": INPUTS, "outputs": OUTPUT_METADATA,
             "parameters": {"dataset": model.dataset, "architecture": model.model, "job_id": model.job_id,
                            "class_names": list(model.class_names), "test_accuracy": model.test_accuracy}}

@@ -29,6 +29,21 @@ def _config(**overrides: object) -> JobConfig:
     return JobConfig(**values)  # type: ignore[arg-type]
 
 
+EVERY_AUGMENTATION = {"rotation": 10.0, "scale": 0.1, "translation": 0.1, "flip": 0.5, "erasing": 0.5}
+# Every way a job can train that carries state from batch to batch or draws random numbers.
+RESUMABLE = [
+    _config(),
+    _config(optimizer="adamw", optimizer_params={"weight_decay": 0.05}),
+    _config(optimizer="sgd", lr=0.05, optimizer_params={"momentum": 0.9, "nesterov": True}),
+    _config(lr_schedule="onecycle", lr=0.01),
+    _config(optimizer="sgd", lr=0.05, lr_schedule="cosine", optimizer_params={"momentum": 0.9, "nesterov": False}),
+    _config(augmentation=EVERY_AUGMENTATION, label_smoothing=0.1),
+    _config(model="convnet", optimizer="adamw", optimizer_params={"weight_decay": 0.01}, lr_schedule="onecycle",
+            lr=0.005, batch_size=512, augmentation=EVERY_AUGMENTATION, label_smoothing=0.1),
+]
+RESUMABLE_IDS = ["adam", "adamw", "sgd-nesterov", "adam-onecycle", "sgd-cosine", "augmented", "convnet-augmented"]
+
+
 def _train(small_data_dir: Path, config: JobConfig, epochs: int):  # type: ignore[no-untyped-def]
     train = load_split(small_data_dir, "mnist", train=True)
     test = load_split(small_data_dir, "mnist", train=False)
@@ -53,13 +68,7 @@ def test_same_seed_gives_bit_identical_weights(small_data_dir: Path) -> None:
         assert torch.equal(a, b)
 
 
-@pytest.mark.parametrize("config", [
-    _config(),
-    _config(optimizer="adamw", optimizer_params={"weight_decay": 0.05}),
-    _config(optimizer="sgd", lr=0.05, optimizer_params={"momentum": 0.9, "nesterov": True}),
-    _config(lr_schedule="onecycle", lr=0.01),
-    _config(optimizer="sgd", lr=0.05, lr_schedule="cosine", optimizer_params={"momentum": 0.9, "nesterov": False}),
-], ids=["adam", "adamw", "sgd-nesterov", "adam-onecycle", "sgd-cosine"])
+@pytest.mark.parametrize("config", RESUMABLE, ids=RESUMABLE_IDS)
 def test_resuming_from_a_checkpoint_is_bit_identical_to_not_stopping(small_data_dir: Path, tmp_path: Path,
                                                                      config: JobConfig) -> None:
     uninterrupted, _ = _train(small_data_dir, config, 3)
@@ -73,6 +82,16 @@ def test_resuming_from_a_checkpoint_is_bit_identical_to_not_stopping(small_data_
         run_epoch(resumed, train, test, batch_size=config.batch_size)
     assert resumed.epoch == 3 and len(resumed.history) == 3
     for a, b in zip(uninterrupted.model.state_dict().values(), resumed.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_augmentation_changes_what_the_model_learns_and_the_same_seed_repeats_it(small_data_dir: Path) -> None:
+    plain, plain_rows = _train(small_data_dir, _config(), 1)
+    augmented, rows = _train(small_data_dir, _config(augmentation=EVERY_AUGMENTATION), 1)
+    again, again_rows = _train(small_data_dir, _config(augmentation=EVERY_AUGMENTATION), 1)
+    assert rows[0]["loss"] != plain_rows[0]["loss"]  # harder images: the augmentation was applied
+    assert rows[0]["loss"] == again_rows[0]["loss"]
+    for a, b in zip(augmented.model.state_dict().values(), again.model.state_dict().values(), strict=True):
         assert torch.equal(a, b)
 
 
@@ -95,13 +114,7 @@ def test_a_job_trains_on_each_device_this_machine_has(small_data_dir: Path, devi
     assert describe(target).startswith(target.type)
 
 
-@pytest.mark.parametrize("config", [
-    _config(),
-    _config(optimizer="adamw", optimizer_params={"weight_decay": 0.05}),
-    _config(optimizer="sgd", lr=0.05, optimizer_params={"momentum": 0.9, "nesterov": True}),
-    _config(lr_schedule="onecycle", lr=0.01),
-    _config(optimizer="sgd", lr=0.05, lr_schedule="cosine", optimizer_params={"momentum": 0.9, "nesterov": False}),
-], ids=["adam", "adamw", "sgd-nesterov", "adam-onecycle", "sgd-cosine"])
+@pytest.mark.parametrize("config", RESUMABLE, ids=RESUMABLE_IDS)
 def test_an_epoch_stopped_mid_way_and_resumed_from_its_checkpoint_is_bit_identical(small_data_dir: Path,
                                                                                     tmp_path: Path,
                                                                                     config: JobConfig) -> None:
