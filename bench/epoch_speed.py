@@ -12,6 +12,10 @@ DataLoader, DataLoader, mnistlab, plain, ...) and reported as the best of each:
   between two epochs' records in the database, so it includes evaluation, both checkpoint writes, the
   metrics row and the heartbeats. Its rounds alternate with plain-loop rounds in the same way.
 Targets: mnistlab >= 0.95x plain, >= 2x DataLoader; live worker >= 0.95x plain.
+
+With --augmentation PRESET: instead, what augmentation costs. For each model, mnistlab's epoch without
+augmentation (A) and with the preset (B), alternated A B B A, --repeats epochs each time, best of each
+(issue 23's target: B at most 1.3x A).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from torchvision.transforms import ToTensor
 
 from bench.common import describe_machine, mnistlab_server
 from mnistlab.datasets import import_all, load_split
-from mnistlab.spec import JobConfig
+from mnistlab.spec import AUGMENTATION_PRESETS, JobConfig
 from workers.training import new_state, run_epoch
 
 BATCH = 512
@@ -97,6 +101,24 @@ def live_worker_epochs(data_dir: Path, model: str, epochs: int) -> list[float]:
     return [(later - earlier).total_seconds() for earlier, later in zip(stamps, stamps[1:])]
 
 
+def augmentation_cost(train, test, models: list[str], preset: str, repeats: int,  # type: ignore[no-untyped-def]
+                      device: torch.device, sync: Callable[[], None]) -> None:
+    values = AUGMENTATION_PRESETS[preset].model_dump()
+    print(f"augmentation {preset!r}: {values}; batch {BATCH}, Adam", flush=True)
+    print(f"{'model':<9}{'plain epoch s':>14}{'augmented s':>13}{'ratio':>8}", flush=True)
+    for model_name in models:
+        configs = {name: JobConfig(dataset="mnist", model=model_name, optimizer="adam", epochs=1, batch_size=BATCH,
+                                   seed=0, lr=0.001, augmentation=values if name == "augmented" else None)
+                   for name in ("plain", "augmented")}
+        states = {name: new_state(config, device) for name, config in configs.items()}
+        times: dict[str, list[float]] = {"plain": [], "augmented": []}
+        for name in ("plain", "augmented", "augmented", "plain"):
+            times[name] += [timed(lambda: run_epoch(states[name], train, test, batch_size=BATCH), sync)
+                            for _ in range(repeats)]
+        plain, augmented = min(times["plain"]), min(times["augmented"])
+        print(f"{model_name:<9}{plain:>14.2f}{augmented:>13.2f}{augmented / plain:>7.2f}x", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True, help="folder with MNIST/raw (e.g. ../shared/datasets)")
@@ -104,6 +126,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="timed epochs per contender and round (2 rounds)")
     parser.add_argument("--models", nargs="+", default=["linear", "ffnn", "cnn"])
     parser.add_argument("--no-worker", action="store_true", help="leave out the live worker")
+    parser.add_argument("--augmentation", choices=sorted(AUGMENTATION_PRESETS),
+                        help="measure what this augmentation preset costs an epoch instead")
     args = parser.parse_args()
     device = torch.device(args.device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
@@ -114,6 +138,9 @@ def main() -> None:
         import_all(args.data, data_dir)
         train = load_split(data_dir, "mnist", train=True).to(device)
         test = load_split(data_dir, "mnist", train=False).to(device)
+        if args.augmentation:
+            augmentation_cost(train, test, args.models, args.augmentation, args.repeats, device, sync)
+            return
         tv_train = tv_datasets.MNIST(str(data_dir), train=True, transform=ToTensor())
         tv_test = tv_datasets.MNIST(str(data_dir), train=False, transform=ToTensor())
         train_loader = DataLoader(tv_train, batch_size=BATCH, shuffle=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
@@ -40,14 +41,22 @@ class StudyStorage:
     def __init__(self, db_url: str) -> None:
         self.db_url = db_url
         self._storage: optuna.storages.RDBStorage | None = None
+        self._lock = threading.Lock()  # the API's sweeper and its routes reach for it from several threads
 
     def get(self) -> "optuna.storages.RDBStorage":
-        if self._storage is None:
-            import optuna
+        with self._lock:
+            if self._storage is None:
+                import optuna
+                from sqlalchemy.exc import IntegrityError
 
-            optuna.logging.set_verbosity(optuna.logging.WARNING)
-            self._storage = optuna.storages.RDBStorage(self.db_url)
-        return self._storage
+                optuna.logging.set_verbosity(optuna.logging.WARNING)
+                try:
+                    self._storage = optuna.storages.RDBStorage(self.db_url)
+                except IntegrityError:
+                    # Another process created Optuna's tables and stamped their version between this one's
+                    # look and its stamp (seen with a worker and the API starting together): they exist now.
+                    self._storage = optuna.storages.RDBStorage(self.db_url)
+            return self._storage
 
     def close(self) -> None:
         if self._storage is not None:

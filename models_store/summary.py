@@ -8,7 +8,7 @@ from models_store.architectures import build_model, count_parameters
 
 
 def summarize(model: str, *, hidden: int | None = None) -> dict:
-    network = build_model(model, hidden=hidden)
+    network = build_model(model, hidden=hidden).eval()  # batch norm and dropout as they predict
     layers = []
     x = torch.zeros(1, 1, 28, 28)
     with torch.no_grad():

@@ -17,7 +17,6 @@ import tempfile
 import threading
 from multiprocessing.connection import wait
 
-import torch
 import uvicorn
 from fastapi import FastAPI
 
@@ -27,6 +26,8 @@ from service.metrics import METRICS_DIR_VARIABLE
 
 
 def tune_torch_for_serving() -> None:
+    import torch  # here, not at the top: the supervisor of several API processes never loads it (~300 MB)
+
     # The API answers many small requests: one thread each avoids oversubscribing the cores, and
     # for one 28x28 image oneDNN's set-up costs more than the convolution (measured: 750 -> 375 us).
     torch.set_num_threads(1)

@@ -120,7 +120,7 @@ def test_processes_starting_together_migrate_once_without_errors(database: str) 
     # Alembic logs each step it runs: exactly one process ran them all, the other three found them done.
     steps = [[line.split("Running upgrade", 1)[1].strip() for line in err.splitlines() if "Running upgrade" in line]
              for err in errors]
-    assert sorted(len(ran) for ran in steps) == [0, 0, 0, 5], errors
+    assert sorted(len(ran) for ran in steps) == [0, 0, 0, 6], errors
     assert max(steps, key=len) == ["-> 0001, Initial schema: jobs, their epoch metrics, live workers, default "
                                    "models (mnistlab before Alembic).",
                                    "0001 -> 0002, Optimizer hyper-parameters in one JSON column "
@@ -129,7 +129,9 @@ def test_processes_starting_together_migrate_once_without_errors(database: str) 
                                    "jobs.early_stopping, jobs.stopped_early.",
                                    "0003 -> 0004, Sweeps: the sweeps table, and each job's sweep and trial number.",
                                    "0004 -> 0005, Change notifications on PostgreSQL: every insert or update of a "
-                                   "job or a sweep NOTIFYs mnistlab_events."]
+                                   "job or a sweep NOTIFYs mnistlab_events.",
+                                   "0005 -> 0006, Augmentation and label smoothing: jobs.augmentation, "
+                                   "jobs.label_smoothing."]
     engine = make_engine(database)
     try:
         with engine.connect() as connection:

@@ -56,7 +56,7 @@ def test_a_config_round_trips_through_the_jobs_table() -> None:
 def test_the_description_for_forms_lists_every_choice_and_knob() -> None:
     described = spec.describe()
     assert [d["name"] for d in described["datasets"]] == list(spec.DATASET_NAMES)
-    assert [m["name"] for m in described["models"]] == list(spec.ARCHITECTURES)
+    assert [m["name"] for m in described["models"]] == list(spec.ARCHITECTURES) == ["linear", "ffnn", "cnn", "convnet"]
     assert described["devices"] == list(spec.DEVICES)
     optimizers = {o["name"]: o for o in described["optimizers"]}
     assert list(optimizers) == ["sgd", "adam", "adamw"]
@@ -65,3 +65,30 @@ def test_the_description_for_forms_lists_every_choice_and_knob() -> None:
                                                          "description": "Nesterov momentum (needs momentum > 0)"}
     assert optimizers["sgd"]["options"]["momentum"]["exclusiveMaximum"] == 1
     assert described["fields"]["epochs"]["maximum"] == spec.MAX_EPOCHS
+    assert described["augmentation"]["presets"]["digits"] == spec.AUGMENTATION_PRESETS["digits"].model_dump()
+    assert set(described["augmentation"]["fields"]) == {"rotation", "scale", "translation", "flip", "erasing"}
+    assert described["augmentation"]["fields"]["rotation"]["maximum"] == 45
+    assert described["fields"]["label_smoothing"]["maximum"] == spec.MAX_LABEL_SMOOTHING
+
+
+def test_augmentation_by_preset_or_by_value_resolves_to_explicit_values() -> None:
+    digits = JobRequest(**BASE, augmentation="digits").resolve(seed=0)
+    assert digits.augmentation == {"rotation": 10.0, "scale": 0.1, "translation": 0.1, "flip": 0.0, "erasing": 0.0}
+    explicit = JobRequest(**BASE, augmentation={"flip": 0.5}).resolve(seed=0)
+    assert explicit.augmentation == {"rotation": 0.0, "scale": 0.0, "translation": 0.0, "flip": 0.5, "erasing": 0.0}
+    assert JobRequest(**BASE, augmentation="none").resolve(seed=0).augmentation is None
+    assert JobRequest(**BASE).resolve(seed=0).augmentation is None
+    config = JobRequest(**BASE, augmentation="clothes", label_smoothing=0.1).resolve(seed=0)
+    assert Job.from_config(config).config == config
+
+
+@pytest.mark.parametrize(("request_fields", "message"), [
+    ({"augmentation": {"shear": 5}}, "shear"),
+    ({"augmentation": {"rotation": 90}}, "less than or equal to 45"),
+    ({"augmentation": {"erasing": -0.1}}, "greater than or equal to 0"),
+    ({"augmentation": "heavy"}, "'none', 'digits' or 'clothes'"),
+    ({"label_smoothing": 0.9}, "less than or equal to 0.5"),
+])
+def test_bad_augmentation_says_what_is_wrong(request_fields: dict, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        JobRequest(**{**BASE, **request_fields})

@@ -10,12 +10,13 @@ from models_store.architectures import (
 
 
 @pytest.mark.parametrize(("model", "hidden", "expected"), [("linear", None, 7_850), ("ffnn", None, 101_770),
-                                                           ("ffnn", 32, 25_450), ("cnn", None, 5_994)])
+                                                           ("ffnn", 32, 25_450), ("cnn", None, 5_994),
+                                                           ("convnet", None, 70_330)])
 def test_parameter_counts_match_the_lab(model: str, hidden: int | None, expected: int) -> None:
     assert count_parameters(build_model(model, hidden=hidden)) == expected
 
 
-@pytest.mark.parametrize("model", ["linear", "ffnn", "cnn"])
+@pytest.mark.parametrize("model", ["linear", "ffnn", "cnn", "convnet"])
 def test_each_model_maps_a_batch_of_images_to_ten_logits(model: str) -> None:
     assert build_model(model)(torch.rand(5, 1, 28, 28)).shape == (5, 10)
 
@@ -33,3 +34,15 @@ def test_same_seed_same_initial_weights_whatever_the_global_rng() -> None:
 def test_unknown_architecture_is_rejected() -> None:
     with pytest.raises(ValueError, match="unknown model 'resnet'"):
         build_model("resnet")
+
+
+def test_the_convnet_is_what_its_name_promises() -> None:
+    """Conv + batch norm + ReLU blocks, pooling, global average pooling and dropout, under 300k parameters."""
+    layers = list(build_model("convnet"))
+    kinds = [type(layer) for layer in layers]
+    convolutions = [i for i, kind in enumerate(kinds) if kind is torch.nn.Conv2d]
+    assert len(convolutions) >= 4
+    for i in convolutions:
+        assert kinds[i + 1:i + 3] == [torch.nn.BatchNorm2d, torch.nn.ReLU]
+    assert torch.nn.MaxPool2d in kinds and torch.nn.AdaptiveAvgPool2d in kinds and torch.nn.Dropout in kinds
+    assert count_parameters(build_model("convnet")) <= 300_000

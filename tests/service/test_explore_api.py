@@ -42,9 +42,13 @@ def test_samples_png_is_a_grid_of_the_requested_size(client: TestClient) -> None
 
 def test_architectures_give_layers_shapes_and_the_labs_parameter_counts(client: TestClient) -> None:
     summaries = {s["model"]: s for s in client.get("/architectures").json()}
-    assert {m: s["total_parameters"] for m, s in summaries.items()} == {"linear": 7_850, "ffnn": 101_770, "cnn": 5_994}
+    assert {m: s["total_parameters"] for m, s in summaries.items()} == {"linear": 7_850, "ffnn": 101_770, "cnn": 5_994,
+                                                                      "convnet": 70_330}
     cnn = summaries["cnn"]["layers"]
     assert [layer["output_shape"] for layer in cnn][:3] == [[8, 24, 24], [8, 24, 24], [8, 12, 12]]
     assert cnn[-1]["output_shape"] == [10] and sum(layer["parameters"] for layer in cnn) == 5_994
+    convnet = summaries["convnet"]["layers"]
+    assert [layer["output_shape"] for layer in convnet if "MaxPool" in layer["layer"]] == [[16, 14, 14], [32, 7, 7]]
+    assert [layer["output_shape"] for layer in convnet[-4:]] == [[64, 1, 1], [64], [64], [10]]  # GAP, dropout
     narrow = {s["model"]: s for s in client.get("/architectures?hidden=32").json()}
     assert narrow["ffnn"]["total_parameters"] == 25_450 and narrow["ffnn"]["hidden"] == 32

@@ -16,6 +16,7 @@ from mnistlab.settings import Settings
 from mnistlab.spec import DATASET_CLASSES
 from models_store import checkpoints
 from models_store.architectures import build_model
+from models_store.shipped import load_shipped
 from service import exports
 from service.app import create_app
 from tests.helpers.servers import make_settings
@@ -71,10 +72,8 @@ def test_the_shipped_models_exported_give_pytorchs_answers_on_the_whole_test_set
     assert [output.name for output in model.graph.output] == ["logits", "probabilities"]
     metadata = {prop.key: prop.value for prop in model.metadata_props}
     assert metadata["dataset"] == dataset and json.loads(metadata["class_names"]) == list(DATASET_CLASSES[dataset])
-    assert metadata["architecture"] == "cnn" and metadata["job_id"] == "shipped"
+    assert metadata["architecture"] == load_shipped(dataset).model and metadata["job_id"] == "shipped"
     assert "[0,1]" in metadata["preprocessing"] and "docs/export.md" in metadata["preprocessing"]
-
-    from models_store.shipped import load_shipped
 
     shipped = load_shipped(dataset)
     assert metadata["epoch"] == str(shipped.epoch) and float(metadata["test_accuracy"]) == pytest.approx(
@@ -90,7 +89,8 @@ def test_the_shipped_models_exported_give_pytorchs_answers_on_the_whole_test_set
 
 
 @pytest.mark.datasets
-@pytest.mark.parametrize(("model", "extra"), [("linear", {}), ("ffnn", {"hidden": 32}), ("cnn", {})])
+@pytest.mark.parametrize(("model", "extra"), [("linear", {}), ("ffnn", {"hidden": 32}), ("cnn", {}),
+                                             ("convnet", {"augmentation": "digits", "batch_size": 512})])
 def test_a_freshly_trained_job_exports_best_and_last(client: TestClient, settings: Settings, data_dir: Path,
                                                      model: str, extra: dict) -> None:
     job = client.post("/jobs", json={"dataset": "mnist", "model": model, "optimizer": "adam", "epochs": 2,

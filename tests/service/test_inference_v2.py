@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from mnistlab.datasets import load_split
+from models_store.shipped import load_shipped
 from service.app import create_app
 from tests.helpers.images import png
 from tests.helpers.jobs import QUICK_JOB
@@ -33,13 +34,15 @@ def test_server_and_model_metadata(client: TestClient) -> None:
     assert client.get("/v2/health/live").json() == {"live": True}
     assert client.get("/v2/health/ready").json() == {"ready": True}
     meta = client.get("/v2/models/mnist").json()
-    assert meta["name"] == "mnist" and meta["versions"] == ["12"]  # the shipped model's best epoch
+    epoch = str(load_shipped("mnist").epoch)
+    assert meta["name"] == "mnist" and meta["versions"] == [epoch]  # the shipped model's best epoch
+    assert meta["platform"] == "onnxruntime_onnx"  # the default runtime (MNISTLAB_RUNTIME=auto)
     assert {i["name"]: (i["datatype"], i["shape"]) for i in meta["inputs"]} == {
         "images": ("FP32", [-1, 1, 28, 28]), "image_bytes": ("BYTES", [-1])}
     assert {o["name"]: (o["datatype"], o["shape"]) for o in meta["outputs"]} == {
         "probabilities": ("FP32", [-1, 10]), "label": ("INT64", [-1]), "class_name": ("BYTES", [-1])}
     assert client.get("/v2/models/fashion-mnist").json()["parameters"]["class_names"][9] == "Ankle boot"
-    assert client.get("/v2/models/mnist/versions/12").status_code == 200
+    assert client.get(f"/v2/models/mnist/versions/{epoch}").status_code == 200
     assert client.get("/v2/models/mnist/ready").json() == {"name": "mnist", "ready": True}
 
 

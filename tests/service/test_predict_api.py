@@ -40,7 +40,7 @@ def test_a_digit_png_is_classified_by_the_shipped_model(client: TestClient, mnis
     response = client.post("/predict", files=_files(("seven.png", png(mnist_test.images[0, 0].numpy()))))
     assert response.status_code == 200
     body = response.json()
-    assert body["model"] == {"job_id": None, "dataset": "mnist", "model": "cnn",
+    assert body["model"] == {"job_id": None, "dataset": "mnist", "model": load_shipped("mnist").model,
                              "epoch": load_shipped("mnist").epoch, "test_accuracy": load_shipped("mnist").test_accuracy}
     [prediction] = body["predictions"]
     assert int(mnist_test.labels[0]) == 7
