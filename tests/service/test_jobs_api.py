@@ -43,11 +43,24 @@ def test_sgd_defaults_and_the_lab_dataloader_question(client: TestClient) -> Non
     ({"dataset": "cifar10"}, "dataset"), ({"model": "resnet"}, "model"), ({"optimizer": "rmsprop"}, "optimizer"),
     ({"epochs": 0}, "epochs"), ({"epochs": 1001}, "epochs"), ({"batch_size": -1}, "batch_size"),
     ({"lr": 0}, "lr"), ({"device": "tpu"}, "device"), ({"colour": "red"}, "colour"), ({"seed": -5}, "seed"),
+    ({"augmentation": {"shear": 10}}, "shear"), ({"augmentation": {"rotation": 180}}, "rotation"),
+    ({"augmentation": {"flip": 2}}, "flip"), ({"augmentation": "heavy"}, "augmentation"),
+    ({"label_smoothing": 1}, "label_smoothing"),
 ])
 def test_bad_fields_get_422_naming_the_field(client: TestClient, change: dict, field: str) -> None:
     response = client.post("/jobs", json={**DEFAULTS_JOB, **change})
     assert response.status_code == 422
     assert any(field in error["loc"] for error in response.json()["detail"])
+
+
+def test_augmentation_by_preset_is_recorded_as_the_values_it_stands_for(client: TestClient) -> None:
+    job = client.post("/jobs", json={**DEFAULTS_JOB, "model": "convnet", "augmentation": "clothes",
+                                     "label_smoothing": 0.1}).json()
+    assert job["model"] == "convnet" and job["label_smoothing"] == 0.1
+    assert job["augmentation"] == {"rotation": 0.0, "scale": 0.0, "translation": 0.1, "flip": 0.5, "erasing": 0.25}
+    assert client.get(f"/jobs/{job['id']}").json()["augmentation"] == job["augmentation"]
+    plain = client.post("/jobs", json=DEFAULTS_JOB).json()
+    assert plain["augmentation"] is None and plain["label_smoothing"] == 0.0
 
 
 def test_options_that_do_not_apply_are_refused(client: TestClient) -> None:

@@ -108,3 +108,17 @@ def test_bad_sweeps_are_422_and_create_nothing(client: TestClient, body: dict, m
     response = client.post("/sweeps", json=body)
     assert response.status_code == 422 and message in response.text, response.text
     assert client.get("/sweeps").json() == [] and client.get("/jobs").json()["total"] == 0
+
+
+def test_a_grid_over_the_convnet_and_augmentation_queues_jobs_that_train_as_asked(client: TestClient) -> None:
+    created = client.post("/sweeps", json={"name": "does augmentation pay", "base": {**BASE, "optimizer": "adam"},
+                                           "grid": {"model": ["cnn", "convnet"], "augmentation": ["none", "digits"]}})
+    assert created.status_code == 201, created.text
+    jobs = client.get("/jobs").json()["jobs"]
+    trained = sorted((job["model"], job["augmentation"] is not None) for job in jobs)
+    assert trained == [("cnn", False), ("cnn", True), ("convnet", False), ("convnet", True)]
+    digits = next(job for job in jobs if job["augmentation"] is not None)
+    assert digits["augmentation"] == client.get("/spec").json()["augmentation"]["presets"]["digits"]
+    bad = client.post("/sweeps", json={"name": "x", "base": {**BASE, "optimizer": "adam"},
+                                       "grid": {"augmentation": ["none", {"shear": 3}]}})
+    assert bad.status_code == 422 and "shear" in bad.text
