@@ -46,6 +46,8 @@ def describe(pid: int) -> str:
     line = command(pid)
     if " worker " in f"{line} ":
         return "training worker"
+    if "resource_tracker" in line:
+        return "resource tracker"
     if "multiprocessing" in line:
         return "API process"
     return "supervisor" if "serve" in line else line[:60]
