@@ -32,7 +32,7 @@ def main() -> None:
           "| batch 1,000: torch / ort (ms) |")
     print("|---|---|---|---|---|---|---|")
     rng = np.random.default_rng(0)
-    for architecture in ("linear", "ffnn", "cnn"):
+    for architecture in ("linear", "ffnn", "cnn", "convnet"):
         network = initial_model(architecture, hidden=None, seed=0).eval()
 
         def export() -> bytes:

@@ -36,7 +36,7 @@ RECIPES = {
               "epochs": 12, "batch_size": 128, "augmentation": "digits", "seed": 0},
     "fashion-mnist": {"dataset": "fashion-mnist", "model": "convnet", "optimizer": "adamw", "lr": 0.005,
                       "lr_schedule": "onecycle", "epochs": 30, "batch_size": 128,
-                      "augmentation": {"translation": 0.1, "flip": 0.5}, "seed": 0},
+                      "augmentation": "clothes", "seed": 0},
 }
 
 

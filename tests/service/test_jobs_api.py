@@ -57,7 +57,7 @@ def test_augmentation_by_preset_is_recorded_as_the_values_it_stands_for(client: 
     job = client.post("/jobs", json={**DEFAULTS_JOB, "model": "convnet", "augmentation": "clothes",
                                      "label_smoothing": 0.1}).json()
     assert job["model"] == "convnet" and job["label_smoothing"] == 0.1
-    assert job["augmentation"] == {"rotation": 0.0, "scale": 0.0, "translation": 0.1, "flip": 0.5, "erasing": 0.25}
+    assert job["augmentation"] == {"rotation": 0.0, "scale": 0.0, "translation": 0.1, "flip": 0.5, "erasing": 0.0}
     assert client.get(f"/jobs/{job['id']}").json()["augmentation"] == job["augmentation"]
     plain = client.post("/jobs", json=DEFAULTS_JOB).json()
     assert plain["augmentation"] is None and plain["label_smoothing"] == 0.0
