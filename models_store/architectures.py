@@ -40,8 +40,8 @@ def convnet() -> nn.Sequential:
     """Conv + batch norm + ReLU blocks, two max-pools, global average pooling, dropout: 70,330 parameters.
 
     Sized for CPUs: one narrow block at 28x28, then the wide ones at 14x14 and 7x7, where a convolution
-    costs a quarter and a sixteenth as much (5.5M multiply-adds an image; a training epoch on two cores
-    took 37-47 s against 52-72 s for a second block at 28x28, docs/benchmarks.md)."""
+    costs a quarter and a sixteenth as much (5.5M multiply-adds an image; bench/convnet_widths.py measured
+    it 1.2-1.3x faster than a second block at 28x28 and 3.5-3.8x faster than a 288k-parameter one)."""
     return nn.Sequential(
         *_conv_block(1, 16, 3), nn.MaxPool2d(2),
         *_conv_block(16, 32, 3), *_conv_block(32, 32, 3), nn.MaxPool2d(2),
@@ -52,7 +52,7 @@ def convnet() -> nn.Sequential:
 
 def uses_channels_last(model: str) -> bool:
     """Train this architecture in channels-last memory format: oneDNN's convolutions with batch norm ran
-    1.25-1.4x faster so (bench/epoch_speed.py). The lab's models keep the default layout, so that their
+    1.35x faster so (bench/convnet_widths.py). The lab's models keep the default layout, so that their
     seeded results stay exactly what they were."""
     return model == "convnet"
 
