@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 
@@ -60,6 +61,9 @@ def create_app(settings: Settings | None = None, *, freeze_after_startup: bool =
             # collector's sight, its full collections stop stalling requests (p99 at 32 connections:
             # 115-158 -> 9-19 ms). Only for a serving process: tests make many apps in one.
             gc.freeze()
+            # A serving process loads the default models at once, off the event loop: their first onnxruntime
+            # export (1-3 s) then happens before most first requests, not during one.
+            threading.Thread(target=state.registry.warm_defaults, name="warm-defaults", daemon=True).start()
         yield
         for task in background:
             task.cancel()

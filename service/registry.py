@@ -6,6 +6,7 @@ a second protocol) asks it and gets a `LoadedModel`, never a checkpoint path.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -30,6 +31,7 @@ from service.exports import ModelExporter
 from service.runtime import Runner, RuntimeChooser, TorchRunner
 from service.submission import get_job
 
+log = logging.getLogger(__name__)
 CACHE_SIZE = 16  # loaded models kept (by job and epoch), so no request reads a checkpoint twice
 DEFAULTS_TTL = 2.0  # seconds another API process may serve a default that an operator just changed
 
@@ -122,6 +124,15 @@ class ModelRegistry:
             if job is not None and job.best_epoch is not None:
                 return self._job_model(job)
         return self.shipped(dataset)
+
+    def warm_defaults(self) -> None:
+        """Load each data set's default now (exporting it for onnxruntime where no export is kept yet), so that
+        the first prediction does not wait for it. Run in the background by serving processes."""
+        for dataset in DATASET_CLASSES:
+            try:
+                self.default(dataset)
+            except Exception:  # a request will meet the same problem and answer it properly
+                log.exception("could not load the default %s model ahead of requests", dataset)
 
     # --- choosing defaults (in the caller's write transaction) -----------------------------------------
 
