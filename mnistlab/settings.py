@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+RuntimeName = Literal["auto", "onnxruntime", "torch"]  # what answers predictions (service/runtime.py)
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MNISTLAB_", extra="ignore")
@@ -37,7 +39,7 @@ class Settings(BaseSettings):
     events_fallback_interval: float = Field(default=10.0, gt=0, description="On PostgreSQL, where changes are "
                                             "pushed (NOTIFY), seconds between safety looks.")
     max_streams: int = Field(default=1000, ge=1, description="Open event streams per API process; past it 503.")
-    runtime: Literal["auto", "onnxruntime", "torch"] = Field(default="auto", description=(
+    runtime: RuntimeName = Field(default="auto", description=(
         "What answers predictions: onnxruntime on each model's ONNX export (auto: when installed), or PyTorch."))
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_json: bool = Field(default=False, description="Log one JSON object per line instead of text.")

@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Protocol
 
 import numpy as np
 import torch
 from torch import nn
 
 from mnistlab.logs import one_line
+from mnistlab.settings import RuntimeName
 
 log = logging.getLogger(__name__)
-RuntimeName = Literal["auto", "onnxruntime", "torch"]
 # Names as Triton's model metadata gives them (the Open Inference Protocol's `platform`).
 ONNXRUNTIME_PLATFORM, PYTORCH_PLATFORM = "onnxruntime_onnx", "pytorch_libtorch"
 
@@ -82,7 +83,7 @@ class RuntimeChooser:
         if setting == "onnxruntime" and not self.uses_onnxruntime:
             log.warning("MNISTLAB_RUNTIME=onnxruntime but onnxruntime is not installed: serving with PyTorch")
 
-    def runner(self, module: nn.Module, export: "ExportOnce", name: str) -> Runner:
+    def runner(self, module: nn.Module, export: Callable[[], Path], name: str) -> Runner:
         """export(): the model's ONNX file, made unless already there. name: the model, for the log."""
         if not self.uses_onnxruntime:
             return TorchRunner(module)
@@ -93,6 +94,3 @@ class RuntimeChooser:
                         one_line(f"{type(error).__name__}: {error}"))
             return TorchRunner(module)
 
-
-class ExportOnce(Protocol):
-    def __call__(self) -> Path: ...
