@@ -36,6 +36,7 @@ examples:
   mnistlab predict seven.png --top-k 2
   mnistlab serve --workers 0 --api-workers 2
   mnistlab worker --burst
+  mnistlab worker --max-jobs 100
   MNISTLAB_DATABASE_URL=postgresql+psycopg://mnistlab:secret@db.internal/mnistlab mnistlab worker"""
 
 
@@ -65,6 +66,8 @@ def _parser() -> argparse.ArgumentParser:
 
     worker = commands.add_parser("worker", help="run one training worker process")
     worker.add_argument("--burst", action="store_true", help="drain the queue, then exit")
+    worker.add_argument("--max-jobs", type=int, default=None, metavar="N",
+                        help="exit after N jobs (recycles a worker's memory under a process supervisor)")
     worker.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     worker.add_argument("--parent-pid", type=int, default=None,
                         help="hand the job back and exit when process PID is no longer the parent (used by `serve`)")
@@ -145,7 +148,7 @@ def worker(settings: "Settings", args: argparse.Namespace) -> int:
     process.install_signal_handlers()
     if args.parent_pid is not None:
         _stop_when_orphaned(process.shutting_down, args.parent_pid)
-    processed = process.run(burst=args.burst)
+    processed = process.run(burst=args.burst, max_jobs=args.max_jobs)
     logging.getLogger("mnistlab.worker").info("worker exiting after %d jobs", processed)
     return 0
 

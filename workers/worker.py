@@ -77,8 +77,8 @@ class Worker:
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
 
-    def run(self, *, burst: bool = False) -> int:
-        """Work until shut down (or, in burst mode, until the queue is empty). Returns jobs processed."""
+    def run(self, *, burst: bool = False, max_jobs: int | None = None) -> int:
+        """Work until shut down, until the queue is empty (burst), or after max_jobs jobs. Returns jobs processed."""
         removed = checkpoints.remove_temp_files(self.settings.checkpoint_dir,
                                                 older_than=self.settings.heartbeat_timeout)
         if removed:
@@ -89,7 +89,7 @@ class Worker:
         self.log.info("worker ready (devices: %s)", ", ".join(self.devices))
         processed, retry_wait = 0, self.settings.poll_interval
         try:
-            while not self.shutting_down.is_set():
+            while not self.shutting_down.is_set() and (max_jobs is None or processed < max_jobs):
                 try:
                     job = self._claim()
                 except OperationalError as error:  # the database is down or unreachable: wait, then retry

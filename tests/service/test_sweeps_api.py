@@ -17,10 +17,18 @@ from workers.worker import Worker
 BASE = {key: value for key, value in QUICK_JOB.items() if key not in ("optimizer",)}
 
 
-def _run_until_finished(client: TestClient, settings: Settings, sweep_id: int) -> dict:
-    """A worker drains the queue; the app's own sweeper tells Optuna and queues the next trials; until it ends."""
+def _run_until_finished(client: TestClient, settings: Settings, sweep_id: int, *, one_by_one: bool = False) -> dict:
+    """A worker drains the queue; the app's own sweeper tells Optuna and queues the next trials; until it ends.
+
+    one_by_one: the worker takes one job at a time, and the next only once the sweeper has told Optuna how
+    every ended job went, so a pruner judges each trial against every trial before it (not a race)."""
     for _ in range(20):
-        Worker(settings).run(burst=True)
+        if one_by_one:
+            assert Worker(settings).run(burst=True, max_jobs=1) == 1
+            wait_for(lambda: _ended_jobs_are_told(client, settings, sweep_id), timeout=30,
+                     what="the sweeper to tell Optuna how the job went")
+        else:
+            Worker(settings).run(burst=True)
 
         def moved_on() -> dict | None:
             sweep = client.get(f"/sweeps/{sweep_id}").json()
@@ -30,6 +38,15 @@ def _run_until_finished(client: TestClient, settings: Settings, sweep_id: int) -
         if sweep["status"] != "running":
             return sweep
     pytest.fail(f"sweep {sweep_id} did not finish")
+
+
+def _ended_jobs_are_told(client: TestClient, settings: Settings, sweep_id: int) -> bool:
+    ended = sum(1 for row in client.get(f"/sweeps/{sweep_id}").json()["leaderboard"]
+                if row["status"] in ("succeeded", "pruned", "failed", "cancelled"))
+    with sweeps.StudyStorage(settings.db_url) as storage:
+        study = optuna.load_study(study_name=sweeps.study_name(sweep_id), storage=storage.get())
+        told = sum(1 for trial in study.get_trials() if trial.state != TrialState.RUNNING)
+    return told == ended
 
 
 @pytest.mark.datasets
@@ -72,7 +89,7 @@ def test_a_search_asks_optuna_for_trials_and_the_study_agrees_with_the_jobs(clie
     finally:
         engine.dispose()
     assert client.get(f"/sweeps/{sweep['id']}").json()["counts"] == {"queued": 2}
-    done = _run_until_finished(client, settings, sweep["id"])
+    done = _run_until_finished(client, settings, sweep["id"], one_by_one=True)
     assert done["status"] == "finished" and sum(done["counts"].values()) == 5
     assert done["counts"].get("pruned", 0) >= 1  # the trials with a tiny learning rate fall behind the median
     for figure in ("plot.png", "params.png"):
