@@ -31,6 +31,9 @@ COPY mnistlab /app/mnistlab
 COPY service /app/service
 COPY workers /app/workers
 COPY models_store /app/models_store
+# Swagger UI and ReDoc (pinned, checked): copied with service/ when scripts/setup fetched them, else fetched here.
+COPY scripts/vendor_web.py /app/scripts/vendor_web.py
+RUN python3 /app/scripts/vendor_web.py --dest /app/service/static/vendor
 ENV PATH=/opt/venv/bin:$PATH PYTHONPATH=/app MNISTLAB_HOME=/data PYTHONUNBUFFERED=1
 USER mnistlab
 WORKDIR /data

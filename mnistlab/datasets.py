@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import struct
 import tempfile
@@ -159,6 +160,16 @@ def import_all(source_dir: Path, data_dir: Path) -> dict[str, Path]:
     if not imported:
         raise FileNotFoundError("; ".join(errors))
     return imported
+
+
+def digest(data_dir: Path, dataset: str) -> str:
+    """sha256 of a data set's four IDX files as imported (decompressed), in a fixed order."""
+    hasher = hashlib.sha256()
+    for name in RAW_FILES:
+        with open(raw_dir(data_dir, dataset) / name, "rb") as stream:
+            while chunk := stream.read(1 << 20):
+                hasher.update(chunk)
+    return hasher.hexdigest()
 
 
 def label_counts(labels: torch.Tensor) -> list[int]:

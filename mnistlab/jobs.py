@@ -157,8 +157,10 @@ def record_epoch(session: Session, *, job_id: int, worker_id: str, metric: dict,
     return True
 
 
-def set_running_details(session: Session, *, job_id: int, worker_id: str, ran_on: str, init_hash: str) -> None:
-    session.execute(update(Job).where(*owns(job_id, worker_id)).values(ran_on=ran_on, init_hash=init_hash))
+def set_running_details(session: Session, *, job_id: int, worker_id: str, ran_on: str, init_hash: str,
+                        environment: dict[str, str]) -> None:
+    session.execute(update(Job).where(*owns(job_id, worker_id))
+                    .values(ran_on=ran_on, init_hash=init_hash, environment=environment))
 
 
 def finish(session: Session, *, job_id: int, worker_id: str, status: JobStatus, error: str | None = None,

@@ -64,6 +64,8 @@ class Job(Base):
     stopped_early: Mapped[str | None] = mapped_column(Text)  # why a job ended before its last epoch
     augmentation: Mapped[dict | None] = mapped_column(JSON)  # spec.Augmentation's fields; null: none
     label_smoothing: Mapped[float] = mapped_column(Float, default=0.0)
+    # What reproduces it beside its config: the versions and the data (set by the worker that trains it).
+    environment: Mapped[dict | None] = mapped_column(JSON)
     sweep_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("sweeps.id", ondelete="CASCADE"), index=True)
     trial: Mapped[int | None] = mapped_column(Integer)  # its number in the sweep (Optuna's, for a search)
     # POST /jobs with an Idempotency-Key: the key, and a hash of the request it was first used with.

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager, suppress
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from mnistlab import __version__
 from mnistlab.settings import Settings
 from service.auth import ApiKeyMiddleware
 from service.errors import DomainError, domain_error_handler
@@ -74,7 +75,8 @@ def create_app(settings: Settings | None = None, *, freeze_after_startup: bool =
 
     # FastAPI's native OpenTelemetry off: mnistlab reports through Prometheus (/metrics), and its per-request
     # provider look-ups cost a one-image prediction measurable time.
-    app = FastAPI(title="mnistlab", version="0.1.0", lifespan=lifespan,
+    # /docs and /redoc are the dashboard router's: they load Swagger UI and ReDoc from this service, not a CDN.
+    app = FastAPI(title="mnistlab", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   telemetry={"tracing": False, "metrics": False, "logs": False},
                   description="Train and serve small PyTorch classifiers for MNIST and Fashion-MNIST.")
     app.add_exception_handler(DomainError, domain_error_handler)
@@ -93,6 +95,7 @@ def create_app(settings: Settings | None = None, *, freeze_after_startup: bool =
     for module in (predict, inference_v2, health, spec, jobs, sweeps, events, models, exports, explore, figures, analysis,
                    dashboard, session, metrics):
         app.include_router(module.router)
+    dashboard.mount_static(app)
     return app
 
 

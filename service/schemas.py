@@ -81,6 +81,9 @@ class _JobOut(BaseModel):
     augmentation: Augmentation | None = Field(description="what each training image went through (explicit "
                                                           "values, also when asked for by preset); null: none")
     label_smoothing: float
+    environment: dict[str, str] | None = Field(description="what trained it, beside its settings and seed: the "
+                                                           "mnistlab, torch and Python versions and the sha256 of "
+                                                           "the data set's files (null until a worker starts it)")
 
 
 # A job as the API shows it: its config with each optimizer knob top-level (null where it does not apply).
@@ -144,6 +147,15 @@ class DatasetOut(BaseModel):
     on_disk: bool
     train: SplitInfo | None = Field(None, description="only in GET /datasets/{name}, and only when on disk")
     test: SplitInfo | None = None
+
+
+class DatasetImagesOut(BaseModel):
+    split: str
+    label: int | None = Field(description="the class asked for; null: every class")
+    count: int = Field(description="how many images the split has (of that class)")
+    offset: int
+    indices: list[int] = Field(description="this page's image indices (GET /datasets/{name}/images/{index}.png)")
+    labels: list[int]
 
 
 class Mistake(BaseModel):

@@ -54,7 +54,7 @@ def job_view(job: Job, latest: EpochMetric | None, waiting: str | None = None) -
         latest=MetricOut.model_validate(latest) if latest else None, best=best,
         steps_per_epoch=config.steps_per_epoch, last_batch_size=config.last_batch_size,
         init_hash=job.init_hash or initial_weights_hash(job.model, job.hidden, job.seed),
-        waiting_for=waiting, stopped_early=job.stopped_early,
+        waiting_for=waiting, stopped_early=job.stopped_early, environment=job.environment,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import platform
 import signal
 import socket
 import threading
@@ -16,7 +17,7 @@ import torch
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
 
-from mnistlab import jobs, schema, sweeps
+from mnistlab import __version__, datasets, jobs, schema, sweeps
 from mnistlab.datasets import DatasetUnavailable, Split, load_split
 from mnistlab.db import make_engine, make_sessions
 from mnistlab.logs import event_log, first_line, one_line
@@ -63,6 +64,7 @@ class Worker:
         self.devices = devices.available_devices()
         self.shutting_down = threading.Event()
         self._data: OrderedDict[tuple[str, str], tuple[Split, Split]] = OrderedDict()
+        self._digests: dict[str, str] = {}  # data set -> sha256 of its files, once per process
 
     # --- process life ---------------------------------------------------------------------------------
 
@@ -174,6 +176,13 @@ class Worker:
         self._data.move_to_end(key)
         return self._data[key]
 
+    def _environment(self, dataset: str) -> dict[str, str]:
+        """What reproduces a job beside its config and seed: the code's versions and the exact data."""
+        if dataset not in self._digests:
+            self._digests[dataset] = datasets.digest(self.settings.datasets_dir, dataset)
+        return {"mnistlab": __version__, "torch": torch.__version__, "python": platform.python_version(),
+                "dataset_sha256": self._digests[dataset]}
+
     def _train(self, job: Job, job_log: logging.LoggerAdapter) -> Outcome:
         config = job.config
         try:
@@ -194,7 +203,8 @@ class Worker:
                 state = new_state(config, device)
             with self.sessions.begin() as session:
                 jobs.set_running_details(session, job_id=job.id, worker_id=self.id, ran_on=devices.describe(device),
-                                         init_hash=initial_weights_hash(config.model, config.hidden, config.seed))
+                                         init_hash=initial_weights_hash(config.model, config.hidden, config.seed),
+                                         environment=self._environment(config.dataset))
                 # An epoch whose checkpoint landed but whose row did not (killed in between) is recorded now.
                 for metric in state.history:
                     jobs.insert_metric_once(session, job_id=job.id, metric=metric)

@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from service import plots
 from service.deps import DataDep, EvaluatorDep, RegistryDep
 from service.evaluation import DataCache, Evaluation, Evaluator
+from service.errors import Invalid
 from service.registry import LoadedModel, ModelRegistry
 from service.schemas import (
     ConfusionOut,
@@ -32,11 +33,25 @@ def _evaluate(registry: ModelRegistry, evaluator: Evaluator, job_id: JobId) -> t
 
 
 @router.get("/misclassified", response_model=MisclassifiedOut)
-async def misclassified(job_id: JobId, registry: RegistryDep, evaluator: EvaluatorDep, limit: Annotated[int, Query(ge=0, le=10_000)] = 20) -> MisclassifiedOut:
-    """Test images the job's best model gets wrong, most confident mistakes first."""
+async def misclassified(job_id: JobId, registry: RegistryDep, evaluator: EvaluatorDep,
+                        limit: Annotated[int, Query(ge=0, le=10_000)] = 20,
+                        true_label: Annotated[int | None, Query(ge=0, le=9, description="only images of this class")] = None,
+                        predicted_label: Annotated[int | None, Query(ge=0, le=9, description="only images taken for "
+                                                                    "this class")] = None) -> MisclassifiedOut:
+    """Test images the job's best model gets wrong, most confident mistakes first.
+
+    With `true_label` and `predicted_label`: the images behind one cell of the confusion matrix (`count` is
+    the cell's). The evaluation is kept per checkpoint, so after the first call this answers from memory."""
+    if true_label is not None and true_label == predicted_label:
+        raise Invalid(("query", "predicted_label"), f"true_label and predicted_label are both {true_label}: "
+                      "those images are classified correctly, not mistakes")
     model, result = await run_in_threadpool(_evaluate, registry, evaluator, job_id)
     names = model.class_names
     wrong = result.mistakes
+    if true_label is not None:
+        wrong = wrong[result.labels[wrong] == true_label]
+    if predicted_label is not None:
+        wrong = wrong[result.predicted[wrong] == predicted_label]
     examples = [Mistake(index=int(i), true_label=int(result.labels[i]), true_class=names[result.labels[i]],
                         predicted_label=int(result.predicted[i]), predicted_class=names[result.predicted[i]],
                         confidence=float(result.confidence[i])) for i in wrong[:limit]]

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import io
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+import numpy as np
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response
+from PIL import Image
 
 from mnistlab.datasets import DATASETS, is_on_disk
 from mnistlab.spec import ARCHITECTURES
 from models_store.summary import summarize
 from service.deps import DataDep, SettingsDep
-from service.schemas import DatasetName, DatasetOut, SplitInfo, error_responses
+from service.errors import NotFound
+from service.schemas import DatasetImagesOut, DatasetName, DatasetOut, SplitInfo, error_responses
 
 router = APIRouter(tags=["explore"], responses=error_responses(409))
+SplitName = Literal["train", "test"]
+Label = Annotated[int, Query(ge=0, le=9, description="a class of the data set (0-9)")]
+# An image never changes: browsers keep it (the drill-downs of the dashboard show dozens at once).
+IMMUTABLE = {"Cache-Control": "public, max-age=31536000, immutable"}
 
 
 def _split_info(counts: list[int]) -> SplitInfo:
@@ -42,3 +51,30 @@ def read_dataset(name: DatasetName, data: DataDep, settings: SettingsDep) -> Dat
 def architectures(hidden: Annotated[int, Query(ge=1, le=4096)] = 128) -> list[dict]:
     """Each model's layers with output shapes and parameter counts (ffnn with the given `hidden`)."""
     return [summarize(model, hidden=hidden if model == "ffnn" else None) for model in ARCHITECTURES]
+
+
+@router.get("/datasets/{name}/images", response_model=DatasetImagesOut)
+def list_images(name: DatasetName, data: DataDep, split: SplitName = "train", label: Label | None = None,
+                offset: Annotated[int, Query(ge=0)] = 0,
+                limit: Annotated[int, Query(ge=0, le=1000)] = 48) -> DatasetImagesOut:
+    """Indices of a split's images, in order, optionally of one class: to browse it page by page."""
+    labels = data.split(name, train=split == "train").labels.numpy()
+    chosen = np.flatnonzero(labels == label) if label is not None else np.arange(len(labels))
+    page = chosen[offset:offset + limit]
+    return DatasetImagesOut(split=split, label=label, count=len(chosen), offset=offset,
+                            indices=page.tolist(), labels=labels[page].tolist())
+
+
+@router.get("/datasets/{name}/images/{index}.png", response_class=Response,
+            responses={200: {"content": {"image/png": {}}}, **error_responses(404)})
+def image_png(name: DatasetName, index: Annotated[int, Path(ge=0)], data: DataDep,
+              split: SplitName = "test") -> Response:
+    """One image of a split as a 28x28 grayscale PNG, as the models see it (white on black)."""
+    images = data.split(name, train=split == "train").images
+    if index >= len(images):
+        raise NotFound(f"{name} {split} has {len(images):,} images (0-{len(images) - 1}): "
+                       f"index {index} is past its end")
+    pixels = (images[index, 0].numpy() * 255).round().astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, mode="L").save(buffer, format="PNG")
+    return Response(buffer.getvalue(), media_type="image/png", headers=IMMUTABLE)
