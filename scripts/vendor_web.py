@@ -6,6 +6,9 @@ integrity pinned below, and only the files the pages load are kept, each package
 service/static/vendor/ (ignored by git: nothing fetched is committed). `scripts/setup` and the Dockerfile
 run this; it does nothing when the pinned versions are already there.
 
+One patch: ReDoc shows a "Redocly" logo that it fetches from cdn.redoc.ly; it is pointed at a small local
+SVG instead, so that /redoc asks nothing of another origin.
+
     python3 scripts/vendor_web.py            # fetch what is missing
     python3 scripts/vendor_web.py --check    # exit 1 if anything is missing (no network)
 """
@@ -36,10 +39,18 @@ PACKAGES = [
      ["bundles/redoc.standalone.js", "LICENSE", "bundles/redoc.standalone.js.LICENSE.txt"]),
 ]
 STAMP = "pinned.json"
+PATCH_VERSION = 1  # bump when PATCHES change: the stamp then no longer matches and the files are remade
+REDOCLY_LOGO = "/static/vendor/redoc/redocly-logo.svg"
+# package -> (file, text pinned upstream, replacement)
+PATCHES = {"redoc": [("redoc.standalone.js", "https://cdn.redoc.ly/redoc/logo-mini.svg", REDOCLY_LOGO)]}
+# package -> (file, content): files the patches point at
+EXTRA_FILES = {"redoc": [("redocly-logo.svg", '<svg xmlns="http://www.w3.org/2000/svg" width="80" height="14">'
+                          '<text x="0" y="11" font-family="sans-serif" font-size="11" fill="#333">Redocly</text>'
+                          '</svg>\n')]}
 
 
-def _pinned() -> dict[str, str]:
-    return {name: version for name, version, _, _ in PACKAGES}
+def _pinned() -> dict[str, object]:
+    return {**{name: version for name, version, _, _ in PACKAGES}, "patches": PATCH_VERSION}
 
 
 def is_complete(dest: Path = DEST) -> bool:
@@ -71,6 +82,14 @@ def vendor(dest: Path = DEST) -> None:
                 target = dest / name / Path(file).name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(member.read())
+        for file, upstream, replacement in PATCHES.get(name, []):
+            target = dest / name / file
+            text = target.read_text()
+            if upstream not in text:
+                raise SystemExit(f"{name}@{version}: {file} no longer holds {upstream!r}: update PATCHES")
+            target.write_text(text.replace(upstream, replacement))
+        for file, content in EXTRA_FILES.get(name, []):
+            (dest / name / file).write_text(content)
         print(f"vendored {name}@{version} into {dest / name}", file=sys.stderr)
     (dest / STAMP).write_text(json.dumps(_pinned(), indent=1) + "\n")
 

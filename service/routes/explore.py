@@ -53,13 +53,16 @@ def architectures(hidden: Annotated[int, Query(ge=1, le=4096)] = 128) -> list[di
     return [summarize(model, hidden=hidden if model == "ffnn" else None) for model in ARCHITECTURES]
 
 
-@router.get("/datasets/{name}/images", response_model=DatasetImagesOut)
+@router.get("/datasets/{name}/images", response_model=DatasetImagesOut, responses=error_responses(404))
 def list_images(name: DatasetName, data: DataDep, split: SplitName = "train", label: Label | None = None,
                 offset: Annotated[int, Query(ge=0)] = 0,
                 limit: Annotated[int, Query(ge=0, le=1000)] = 48) -> DatasetImagesOut:
     """Indices of a split's images, in order, optionally of one class: to browse it page by page."""
     labels = data.split(name, train=split == "train").labels.numpy()
     chosen = np.flatnonzero(labels == label) if label is not None else np.arange(len(labels))
+    if offset and offset >= len(chosen):
+        which = f"of class {label} " if label is not None else ""
+        raise NotFound(f"offset {offset} is past the {len(chosen):,} images {which}in {name} {split}")
     page = chosen[offset:offset + limit]
     return DatasetImagesOut(split=split, label=label, count=len(chosen), offset=offset,
                             indices=page.tolist(), labels=labels[page].tolist())

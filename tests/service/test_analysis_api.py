@@ -72,3 +72,50 @@ def test_analysis_errors(client: TestClient) -> None:
     assert client.get("/compare?jobs=").status_code == 422
     assert client.get("/compare?jobs=999").status_code == 404
     _png(client.get(f"/jobs/{queued}/plot.png"))  # a job with no epoch yet still draws its (empty) axes
+
+
+def test_each_cell_of_the_confusion_matrix_lists_exactly_its_images(client: TestClient, trained) -> None:  # type: ignore[no-untyped-def]
+    sgd, _ = trained
+    matrix = client.get(f"/jobs/{sgd}/confusion").json()["matrix"]
+    listed = 0
+    for true in range(10):
+        for predicted in range(10):
+            if true == predicted:
+                continue
+            cell = client.get(f"/jobs/{sgd}/misclassified?true_label={true}&predicted_label={predicted}&limit=1000")
+            assert cell.status_code == 200, cell.text
+            body = cell.json()
+            assert body["count"] == matrix[true][predicted] == len(body["examples"])
+            assert all((m["true_label"], m["predicted_label"]) == (true, predicted) for m in body["examples"])
+            listed += body["count"]
+    assert listed == client.get(f"/jobs/{sgd}/misclassified?limit=0").json()["count"]  # every mistake, once
+    one_class = client.get(f"/jobs/{sgd}/misclassified?true_label=3&limit=1000").json()
+    assert one_class["count"] == sum(matrix[3]) - matrix[3][3]
+
+
+@pytest.mark.parametrize(("query", "words"), [
+    ("true_label=10&predicted_label=2", "true_label"),
+    ("true_label=2&predicted_label=-1", "predicted_label"),
+    ("true_label=4&predicted_label=4", "true_label and predicted_label are both 4"),
+])
+def test_a_cell_outside_the_data_sets_classes_or_on_the_diagonal_is_a_422(client: TestClient, trained,  # type: ignore[no-untyped-def]
+                                                                         query: str, words: str) -> None:
+    response = client.get(f"/jobs/{trained[0]}/misclassified?{query}")
+    assert response.status_code == 422 and words in response.text, response.text
+
+
+def test_a_job_records_what_reproduces_it(client: TestClient, trained, settings) -> None:  # type: ignore[no-untyped-def]
+    import hashlib
+    import platform
+
+    import torch
+
+    from mnistlab import __version__
+    from mnistlab.datasets import RAW_FILES, raw_dir
+
+    data = hashlib.sha256()
+    for name in RAW_FILES:
+        data.update((raw_dir(settings.datasets_dir, "mnist") / name).read_bytes())
+    environment = client.get(f"/jobs/{trained[0]}").json()["environment"]
+    assert environment == {"mnistlab": __version__, "torch": torch.__version__,
+                           "python": platform.python_version(), "dataset_sha256": data.hexdigest()}

@@ -1,5 +1,9 @@
 
+import io
+
+import numpy as np
 import pytest
+from PIL import Image
 from fastapi.testclient import TestClient
 
 from service.app import create_app
@@ -52,3 +56,38 @@ def test_architectures_give_layers_shapes_and_the_labs_parameter_counts(client: 
     assert [layer["output_shape"] for layer in convnet[-4:]] == [[64, 1, 1], [64], [64], [10]]  # GAP, dropout
     narrow = {s["model"]: s for s in client.get("/architectures?hidden=32").json()}
     assert narrow["ffnn"]["total_parameters"] == 25_450 and narrow["ffnn"]["hidden"] == 32
+
+
+@pytest.mark.datasets
+def test_a_data_sets_images_by_class_page_by_page_and_one_by_index(client: TestClient, settings) -> None:  # type: ignore[no-untyped-def]
+    from mnistlab.datasets import load_split
+
+    test = load_split(settings.datasets_dir, "fashion-mnist", train=False)
+    threes = [i for i, label in enumerate(test.labels.tolist()) if label == 3]
+    first = client.get("/datasets/fashion-mnist/images?split=test&label=3&limit=10").json()
+    assert first == {"split": "test", "label": 3, "count": len(threes), "offset": 0, "indices": threes[:10],
+                     "labels": [3] * 10}
+    second = client.get("/datasets/fashion-mnist/images?split=test&label=3&offset=10&limit=10").json()
+    assert second["indices"] == threes[10:20]
+    everything = client.get("/datasets/fashion-mnist/images?split=test&limit=5").json()
+    assert everything["count"] == len(test) and everything["labels"] == test.labels[:5].tolist()
+    image = client.get(f"/datasets/fashion-mnist/images/{threes[0]}.png?split=test")
+    assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+    assert "immutable" in image.headers["cache-control"]
+    pixels = np.asarray(Image.open(io.BytesIO(image.content)))
+    assert pixels.shape == (28, 28)
+    assert np.array_equal(pixels, (test.images[threes[0], 0].numpy() * 255).round().astype(np.uint8))
+
+
+@pytest.mark.datasets
+@pytest.mark.parametrize(("path", "status", "words"), [
+    ("/datasets/mnist/images/1000.png?split=test", 404, "mnist test has 1,000 images (0-999): index 1000 is past"),
+    ("/datasets/mnist/images/-1.png", 422, "index"),
+    ("/datasets/mnist/images?label=10", 422, "label"),
+    ("/datasets/mnist/images?split=test&label=3&offset=5000", 404, "offset 5000 is past the"),
+    ("/datasets/emnist/images", 422, "mnist"),
+    ("/datasets/mnist/images?split=validation", 422, "split"),
+])
+def test_an_image_that_is_not_there_is_named(client: TestClient, path: str, status: int, words: str) -> None:
+    response = client.get(path)
+    assert response.status_code == status and words in response.text, response.text

@@ -5,7 +5,7 @@ import {settingsOf} from "./job.js";
 
 export const title = "Compare";
 
-const shown = (value) => (value === null || value === undefined ? "" : typeof value === "object" ? JSON.stringify(value) : String(value));
+const shown = (value) => (value === null || value === undefined ? "n/a" : typeof value === "object" ? JSON.stringify(value) : String(value));
 
 export async function render(root, [ids = ""]) {
   if (!ids) {
