@@ -137,7 +137,12 @@ def to_dataset_form(image: Image.Image, dataset: str) -> np.ndarray:
     return np.clip(framed / peak, 0.0, 1.0) if peak > 0 else framed
 
 
-def to_png_base64(array: np.ndarray) -> str:
+def to_png(array: np.ndarray) -> bytes:
+    """A [0, 1] grayscale image as an 8-bit PNG."""
     buffer = io.BytesIO()
     Image.fromarray(np.round(array * 255).astype(np.uint8)).save(buffer, format="PNG")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    return buffer.getvalue()
+
+
+def to_png_base64(array: np.ndarray) -> str:
+    return base64.b64encode(to_png(array)).decode("ascii")

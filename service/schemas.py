@@ -165,6 +165,7 @@ class Mistake(BaseModel):
     predicted_label: int
     predicted_class: str
     confidence: float
+    image_png: str | None = Field(None, description="with ?images=true: the test image, base64 PNG")
 
 
 class MisclassifiedOut(BaseModel):

@@ -13,6 +13,7 @@ from service import plots
 from service.deps import DataDep, EvaluatorDep, RegistryDep
 from service.evaluation import DataCache, Evaluation, Evaluator
 from service.errors import Invalid
+from service.imaging import to_png_base64
 from service.registry import LoadedModel, ModelRegistry
 from service.schemas import (
     ConfusionOut,
@@ -32,12 +33,38 @@ def _evaluate(registry: ModelRegistry, evaluator: Evaluator, job_id: JobId) -> t
     return model, evaluator.evaluate(model)
 
 
+MAX_WITH_IMAGES = 1_000  # examples per answer when each carries its image (a cell never holds more)
+
+
+def _misclassified(registry: ModelRegistry, evaluator: Evaluator, data: DataCache, job_id: JobId, limit: int,
+                   true_label: int | None, predicted_label: int | None, images: bool) -> MisclassifiedOut:
+    model, result = _evaluate(registry, evaluator, job_id)
+    names = model.class_names
+    wrong = result.mistakes
+    if true_label is not None:
+        wrong = wrong[result.labels[wrong] == true_label]
+    if predicted_label is not None:
+        wrong = wrong[result.predicted[wrong] == predicted_label]
+    pixels = data.split(model.dataset, train=False).images if images else None
+    examples = [Mistake(index=int(i), true_label=int(result.labels[i]), true_class=names[result.labels[i]],
+                        predicted_label=int(result.predicted[i]), predicted_class=names[result.predicted[i]],
+                        confidence=float(result.confidence[i]),
+                        image_png=None if pixels is None else to_png_base64(pixels[i, 0].numpy()))
+                for i in wrong[:limit]]
+    return MisclassifiedOut(model=ModelInfo(**model.describe()), test_images=len(result.labels), count=len(wrong),
+                            examples=examples)
+
+
 @router.get("/misclassified", response_model=MisclassifiedOut)
-async def misclassified(job_id: JobId, registry: RegistryDep, evaluator: EvaluatorDep,
+async def misclassified(job_id: JobId, registry: RegistryDep, evaluator: EvaluatorDep, data: DataDep,
                         limit: Annotated[int, Query(ge=0, le=10_000)] = 20,
                         true_label: Annotated[int | None, Query(ge=0, le=9, description="only images of this class")] = None,
                         predicted_label: Annotated[int | None, Query(ge=0, le=9, description="only images taken for "
-                                                                    "this class")] = None) -> MisclassifiedOut:
+                                                                    "this class")] = None,
+                        images: Annotated[bool, Query(description="each example with its 28x28 image as a base64 "
+                                                                  f"PNG, a drill-down in one request (limit at most "
+                                                                  f"{MAX_WITH_IMAGES:,})")] = False,
+                        ) -> MisclassifiedOut:
     """Test images the job's best model gets wrong, most confident mistakes first.
 
     With `true_label` and `predicted_label`: the images behind one cell of the confusion matrix (`count` is
@@ -45,18 +72,10 @@ async def misclassified(job_id: JobId, registry: RegistryDep, evaluator: Evaluat
     if true_label is not None and true_label == predicted_label:
         raise Invalid(("query", "predicted_label"), f"true_label and predicted_label are both {true_label}: "
                       "those images are classified correctly, not mistakes")
-    model, result = await run_in_threadpool(_evaluate, registry, evaluator, job_id)
-    names = model.class_names
-    wrong = result.mistakes
-    if true_label is not None:
-        wrong = wrong[result.labels[wrong] == true_label]
-    if predicted_label is not None:
-        wrong = wrong[result.predicted[wrong] == predicted_label]
-    examples = [Mistake(index=int(i), true_label=int(result.labels[i]), true_class=names[result.labels[i]],
-                        predicted_label=int(result.predicted[i]), predicted_class=names[result.predicted[i]],
-                        confidence=float(result.confidence[i])) for i in wrong[:limit]]
-    return MisclassifiedOut(model=ModelInfo(**model.describe()), test_images=len(result.labels), count=len(wrong),
-                            examples=examples)
+    if images and limit > MAX_WITH_IMAGES:
+        raise Invalid(("query", "limit"), f"with images=true, limit is at most {MAX_WITH_IMAGES:,} (got {limit:,})")
+    return await run_in_threadpool(_misclassified, registry, evaluator, data, job_id, limit, true_label,
+                                   predicted_label, images)
 
 
 def _mistakes_png(registry: ModelRegistry, evaluator: Evaluator, data: DataCache, job_id: JobId, n: int) -> bytes:

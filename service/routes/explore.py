@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import io
 from typing import Annotated, Literal
 
 import numpy as np
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
-from PIL import Image
 
 from mnistlab.datasets import DATASETS, is_on_disk
 from mnistlab.spec import ARCHITECTURES
 from models_store.summary import summarize
 from service.deps import DataDep, SettingsDep
 from service.errors import NotFound
+from service.imaging import to_png
 from service.schemas import DatasetImagesOut, DatasetName, DatasetOut, SplitInfo, error_responses
 
 router = APIRouter(tags=["explore"], responses=error_responses(409))
@@ -77,7 +76,4 @@ def image_png(name: DatasetName, index: Annotated[int, Path(ge=0)], data: DataDe
     if index >= len(images):
         raise NotFound(f"{name} {split} has {len(images):,} images (0-{len(images) - 1}): "
                        f"index {index} is past its end")
-    pixels = (images[index, 0].numpy() * 255).round().astype(np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels, mode="L").save(buffer, format="PNG")
-    return Response(buffer.getvalue(), media_type="image/png", headers=IMMUTABLE)
+    return Response(to_png(images[index, 0].numpy()), media_type="image/png", headers=IMMUTABLE)

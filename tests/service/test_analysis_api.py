@@ -93,7 +93,25 @@ def test_each_cell_of_the_confusion_matrix_lists_exactly_its_images(client: Test
     assert one_class["count"] == sum(matrix[3]) - matrix[3][3]
 
 
+def test_a_cell_can_come_with_its_images_in_one_answer(client: TestClient, trained, settings) -> None:  # type: ignore[no-untyped-def]
+    import base64
+    import io
+
+    import numpy as np
+
+    from mnistlab.datasets import load_split
+
+    test = load_split(settings.datasets_dir, "mnist", train=False)
+    answer = client.get(f"/jobs/{trained[0]}/misclassified?limit=30&images=true").json()
+    assert len(answer["examples"]) == 30
+    for example in answer["examples"]:
+        pixels = np.asarray(Image.open(io.BytesIO(base64.b64decode(example["image_png"]))))
+        assert np.array_equal(pixels, (test.images[example["index"], 0].numpy() * 255).round().astype(np.uint8))
+    assert client.get(f"/jobs/{trained[0]}/misclassified?limit=3").json()["examples"][0]["image_png"] is None
+
+
 @pytest.mark.parametrize(("query", "words"), [
+    ("limit=1001&images=true", "with images=true, limit is at most 1,000"),
     ("true_label=10&predicted_label=2", "true_label"),
     ("true_label=2&predicted_label=-1", "predicted_label"),
     ("true_label=4&predicted_label=4", "true_label and predicted_label are both 4"),

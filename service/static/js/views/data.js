@@ -2,10 +2,10 @@
 // class, split and page are in the URL (#/data/mnist?label=3&split=test&offset=48).
 import {api, esc, getSpec, pct} from "../api.js";
 import {barChart} from "../charts.js";
-import {imageUrl} from "./job.js";
 
 export const title = "Data";
 const PAGE = 48;
+const imageUrl = (dataset, index, split) => `/datasets/${dataset}/images/${index}.png?split=${split}`;
 
 export async function render(root, [name = "mnist"], query) {
   const spec = await getSpec();

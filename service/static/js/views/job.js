@@ -18,11 +18,10 @@ export function settingsOf(job) {
   return Object.fromEntries(Object.entries(job).filter(([key, value]) => !NOT_SETTINGS.has(key) && value !== null));
 }
 
-export const imageUrl = (dataset, index, split = "test") => `/datasets/${dataset}/images/${index}.png?split=${split}`;
-
-export function thumbnails(dataset, examples, names) {
+// Each example came with its image (?images=true): one request for all of them.
+export function thumbnails(examples, names) {
   return examples.map((e) => `<figure class="thumb" data-index="${e.index}" data-true="${e.true_label}" data-predicted="${e.predicted_label}">
-    <img src="${imageUrl(dataset, e.index)}" alt="test image ${e.index}" width="56" height="56">
+    <img src="data:image/png;base64,${e.image_png}" alt="test image ${e.index}" width="56" height="56">
     <figcaption>${esc(names[e.true_label])} &rarr; ${esc(names[e.predicted_label])}<br>${pct(e.confidence, 1)}</figcaption></figure>`).join("");
 }
 
@@ -98,9 +97,9 @@ export async function render(root, [id]) {
     const cell = $("#cell");
     cell.innerHTML = `<p class="muted">loading ${count} images...</p>`;
     try {
-      const answer = await api(`/jobs/${jobId}/misclassified?true_label=${t}&predicted_label=${p}&limit=${count}`);
+      const answer = await api(`/jobs/${jobId}/misclassified?true_label=${t}&predicted_label=${p}&limit=${count}&images=true`);
       cell.innerHTML = `<h4 id="cell-title">${answer.count} test images of ${esc(names[t])} taken for ${esc(names[p])}</h4>
-        <div class="thumbs" id="cell-images">${thumbnails(job.dataset, answer.examples, names)}</div>`;
+        <div class="thumbs" id="cell-images">${thumbnails(answer.examples, names)}</div>`;
     } catch (error) {
       cell.innerHTML = `<p class="error">${esc(error.message)}</p>`;
     }
@@ -111,12 +110,12 @@ export async function render(root, [id]) {
     if (!job.best || evaluatedAt === job.best.epoch) return;
     evaluatedAt = job.best.epoch;
     try {
-      const [confusion, mistakes] = await Promise.all([api(`/jobs/${jobId}/confusion`), api(`/jobs/${jobId}/misclassified?limit=24`)]);
+      const [confusion, mistakes] = await Promise.all([api(`/jobs/${jobId}/confusion`), api(`/jobs/${jobId}/misclassified?limit=24&images=true`)]);
       $("#confusion").className = "";
       $("#confusion").replaceChildren(heatmap(confusion.matrix, confusion.class_names, showCell));
       $("#confusion").insertAdjacentHTML("beforeend", `<p>accuracy ${pct(confusion.accuracy)} (epoch ${confusion.model.epoch},
         ${mistakes.count} mistakes of ${mistakes.test_images})</p>`);
-      $("#mistakes").innerHTML = thumbnails(job.dataset, mistakes.examples, names);
+      $("#mistakes").innerHTML = thumbnails(mistakes.examples, names);
     } catch (error) {
       $("#confusion").className = "error";
       $("#confusion").textContent = error.message;
