@@ -149,6 +149,26 @@ def test_a_jobs_page_shows_its_settings_what_reproduces_it_its_curves_and_its_mi
     expect(page.locator("#curves .tooltip").first).to_contain_text("epoch")
 
 
+def test_a_jobs_page_runs_it_again_offers_its_files_and_cancels(page: Page, server: LiveServer,
+                                                                         trained: list[dict]) -> None:
+    original = trained[0]
+    page.goto(f"/#/jobs/{original['id']}")
+    for link in ("#download", "#export"):  # what the buttons download is there
+        response = server.http.get(page.locator(link).get_attribute("href"))
+        assert response.status_code == 200 and len(response.content) > 1000
+    page.click("#again")
+    expect(page).not_to_have_url(re.compile(rf"#/jobs/{original['id']}$"))
+    copy_id = int(page.url.rsplit("/", 1)[1])
+    copy = server.http.get(f"/jobs/{copy_id}").json()
+    settings = ("dataset", "model", "optimizer", "lr", "epochs", "batch_size", "seed", "lr_schedule", "momentum")
+    assert {k: copy[k] for k in settings} == {k: original[k] for k in settings}
+    long_id = server.http.post("/jobs", json={**JOB, "optimizer": "adam", "epochs": 200}).json()["id"]
+    page.goto(f"/#/jobs/{long_id}")
+    page.click("#cancel")
+    expect(page.locator("#status")).to_have_attribute("data-status", "cancelled", timeout=30_000)
+    assert server.http.get(f"/jobs/{long_id}").json()["status"] == "cancelled"
+
+
 def test_clicking_a_confusion_cell_lists_exactly_its_images(page: Page, server: LiveServer,
                                                             trained: list[dict]) -> None:
     job_id = trained[0]["id"]
@@ -225,7 +245,7 @@ def test_the_models_view_promotes_a_job_and_goes_back_to_the_shipped_model(page:
     assert server.http.get("/models").json()["defaults"]["mnist"]["job_id"] is None
 
 
-def test_start_a_sweep_and_watch_its_leaderboard_and_charts_fill(page: Page) -> None:
+def test_start_a_sweep_and_watch_its_leaderboard_and_charts_fill(page: Page, server: LiveServer) -> None:
     page.goto("/#/sweeps")
     page.fill("#sweep-body", '{"name": "sgd vs adam", "base": {"dataset": "mnist", "model": "linear", "epochs": 2, '
                              '"batch_size": 200, "seed": 0}, "grid": {"optimizer": ["sgd", "adam"]}}')
@@ -240,6 +260,11 @@ def test_start_a_sweep_and_watch_its_leaderboard_and_charts_fill(page: Page) -> 
     expect(page.locator("#trial-curves circle.point")).to_have_count(4)  # two trials, two epochs each
     expect(page.locator("#by-setting figure.chart")).to_have_count(1)  # one chart per varied setting
     expect(page.locator("#by-setting circle.point")).to_have_count(2)
+    page.click("#promote-best")
+    expect(page.locator("#sweep-action")).to_contain_text("default model is now job")
+    best = page.locator("#leaderboard tr.trial").first.get_attribute("data-job")
+    assert str(server.http.get("/models").json()["defaults"]["mnist"]["job_id"]) == best
+    server.http.delete("/models/mnist/default")
     page.fill("#sweep-body", '{"name": "bad", "base": {}, "grid": {"optimiser": ["sgd"]}}')
     page.click("#sweep-form button[type=submit]")
     expect(page.locator("#sweep-message")).to_contain_text("'optimiser' is not a job field")
