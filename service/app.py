@@ -28,6 +28,7 @@ from service.routes import (
     dashboard,
     events,
     explore,
+    explain,
     exports,
     figures,
     health,
@@ -92,7 +93,7 @@ def create_app(settings: Settings | None = None, *, freeze_after_startup: bool =
     # Outermost: it also counts what the key and CORS checks answer themselves.
     app.add_middleware(HttpMetricsMiddleware, metrics=api_metrics)
     # The prediction routes first: routes are matched in order, and theirs are the hot paths.
-    for module in (predict, inference_v2, health, spec, jobs, sweeps, events, models, exports, explore, figures, analysis,
+    for module in (predict, inference_v2, explain, health, spec, jobs, sweeps, events, models, exports, explore, figures, analysis,
                    dashboard, session, metrics):
         app.include_router(module.router)
     dashboard.mount_static(app)

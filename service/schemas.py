@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, create_model
@@ -121,6 +121,49 @@ class Prediction(BaseModel):
 class PredictResponse(BaseModel):
     model: ModelInfo
     predictions: list[Prediction]
+
+
+class AttributionOut(BaseModel):
+    values: list[list[float]] = Field(description="28 x 28 attributions to the predicted class")
+    overlay_png: str = Field(description="the image in grey under the map (red: for the class, blue: against), "
+                                         "base64 PNG, 28 x 28")
+    convergence_delta: float | None = Field(None, description="Integrated Gradients: sum of the attributions "
+                                                              "minus (f(image) - f(black image)) for the class")
+    layer: str | None = Field(None, description="Grad-CAM: the convolution it was taken after")
+
+
+class FeatureMapsOut(BaseModel):
+    layer: str = Field(description="the convolution (index in the model: layer); its maps after its activation")
+    shape: list[int] = Field(description="channels, height, width")
+    png: str = Field(description="the channels side by side, 8 to a row, base64 PNG")
+
+
+class FiltersOut(BaseModel):
+    kind: Literal["convolution", "class_templates", "unit_templates"] = Field(
+        description="a convolution's kernels; the linear model's ten class templates; a hidden layer's units")
+    layer: str
+    shape: list[int]
+    values: list[list[list[float]]]
+    png: str = Field(description="the filters side by side (red positive, blue negative), base64 PNG")
+
+
+class Explanation(BaseModel):
+    filename: str
+    label: int
+    class_name: str
+    confidence: float
+    probabilities: list[float] = Field(description="one per class, in label order")
+    image_png: str = Field(description="the 28x28 image the model saw, base64 PNG")
+    attributions: dict[str, AttributionOut] = Field(description="by method: integrated_gradients, grad_cam")
+    feature_maps: list[FeatureMapsOut] = Field(description="each convolution's maps for this image (none without "
+                                                           "convolutions, or with feature_maps=false)")
+
+
+class ExplainResponse(BaseModel):
+    model: ModelInfo
+    methods: list[str]
+    explanations: list[Explanation]
+    filters: FiltersOut | None = Field(None, description="with filters=true: the model's first-layer filters")
 
 
 class ModelsOut(BaseModel):

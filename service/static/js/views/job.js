@@ -38,6 +38,7 @@ export async function render(root, [id]) {
     <section class="wide"><h3>Confusion matrix (test set)</h3><p class="muted">Rows are the true class, columns the
       prediction. Click a red cell for its images.</p><div id="confusion" class="muted">${job.best ? "evaluating..." : "after the first epoch"}</div>
       <div id="cell"></div></section>
+    <section class="wide"><h3>First-layer filters</h3><div id="filters" class="filters muted">${job.best ? "loading..." : "after the first epoch"}</div></section>
     <section class="wide"><h3>Most confident mistakes</h3><div id="mistakes" class="thumbs"></div></section>
     <section class="wide"><h3>Epochs</h3><table><thead><tr><th>epoch</th><th>loss</th><th>train accuracy</th>
       <th>test accuracy</th><th>seconds</th></tr></thead><tbody id="metrics"></tbody></table></section>`;
@@ -116,6 +117,13 @@ export async function render(root, [id]) {
       $("#confusion").insertAdjacentHTML("beforeend", `<p>accuracy ${pct(confusion.accuracy)} (epoch ${confusion.model.epoch},
         ${mistakes.count} mistakes of ${mistakes.test_images})</p>`);
       $("#mistakes").innerHTML = thumbnails(mistakes.examples, names);
+      const filters = await api(`/jobs/${jobId}/filters`);
+      const what = {convolution: `the ${filters.shape[0]} kernels (${filters.shape[1]} x ${filters.shape[2]}) of its first convolution`,
+        class_templates: "its ten class templates: the weights each class gives each pixel (0 to 9, left to right)",
+        unit_templates: `the weights of the first ${filters.shape[0]} hidden units, as images`}[filters.kind];
+      $("#filters").className = "filters";
+      $("#filters").innerHTML = `<p class="muted">${esc(what)} (${esc(filters.layer)}); red positive, blue negative.</p>
+        <img id="filters-image" data-kind="${filters.kind}" data-count="${filters.shape[0]}" src="data:image/png;base64,${filters.png}" alt="first-layer filters">`;
     } catch (error) {
       $("#confusion").className = "error";
       $("#confusion").textContent = error.message;
