@@ -4,7 +4,7 @@ worker, shared by this module's tests, with real jobs trained on the small data 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -144,7 +144,8 @@ def test_a_jobs_page_shows_its_settings_what_reproduces_it_its_curves_and_its_mi
     expect(page.locator("#mistakes figure.thumb")).to_have_count(len(mistakes["examples"]))
     shown = page.locator("#mistakes figure.thumb").first
     assert shown.get_attribute("data-index") == str(mistakes["examples"][0]["index"])
-    assert page.evaluate("[...document.images].every((img) => img.complete && img.naturalWidth === 28)")
+    assert page.evaluate("[...document.querySelectorAll('#mistakes img')].every((img) => img.complete "
+                         "&& img.naturalWidth === 28)")
     page.locator("#curves svg .hover").first.hover()  # hovering a chart shows the values at that epoch
     expect(page.locator("#curves .tooltip").first).to_contain_text("epoch")
 
@@ -270,20 +271,63 @@ def test_start_a_sweep_and_watch_its_leaderboard_and_charts_fill(page: Page, ser
     expect(page.locator("#sweep-message")).to_contain_text("'optimiser' is not a job field")
 
 
-def test_draw_a_digit_and_read_the_prediction(page: Page) -> None:
-    page.goto("/#/draw")
-    expect(page.locator("#seen")).to_be_hidden()  # no broken image before the first prediction
+def _draw_a_seven(page: Page, *, before_release: Callable[[], None] = lambda: None) -> None:
+    """A 7 in several moves of the mouse: the bar, then the stem, 20 small moves each."""
     box = page.locator("#pad").bounding_box()
     assert box is not None
-    # A "1": one vertical stroke down the middle of the pad.
-    page.mouse.move(box["x"] + 140, box["y"] + 40)
+    page.mouse.move(box["x"] + 70, box["y"] + 60)
     page.mouse.down()
-    for step in range(1, 21):
-        page.mouse.move(box["x"] + 140, box["y"] + 40 + step * 10)
+    page.mouse.move(box["x"] + 220, box["y"] + 60, steps=20)
+    page.mouse.move(box["x"] + 120, box["y"] + 240, steps=20)
+    before_release()
     page.mouse.up()
+
+
+def test_the_drawing_board_answers_while_the_stroke_goes_on_and_shows_what_the_model_saw(page: Page) -> None:
+    page.goto("/#/draw")
+    panel = page.locator("#panel-a")
+    expect(panel.locator(".seen")).to_be_hidden()  # no broken image before the first answer
+    answered_while_drawing: list[int] = []
+
+    def count_answers() -> None:  # the mouse is still down: at least two answers have arrived
+        wait_for(lambda: int(panel.get_attribute("data-answers")) >= 2, timeout=30,
+                 what="two answers before the mouse is released")
+        answered_while_drawing.append(int(panel.get_attribute("data-answers")))
+
+    _draw_a_seven(page, before_release=count_answers)
+    assert answered_while_drawing and answered_while_drawing[0] >= 2
+    expect(panel).to_have_attribute("data-label", "7", timeout=30_000)  # the shipped model, on the whole 7
+    expect(panel.locator(".predicted")).to_have_text("7")
+    expect(panel.locator(".probabilities .bar-row")).to_have_count(10)
+    for picture in (".seen", ".heatmap", ".gradcam"):
+        expect(panel.locator(picture)).to_have_attribute("src", re.compile(r"^data:image/png;base64,"))
+    expect(panel.locator(".feature-maps img")).to_have_count(5)  # the shipped convnet's five convolutions
+
+
+def test_two_models_answer_for_the_same_drawing(page: Page, trained: list[dict]) -> None:
+    job_id = trained[1]["id"]  # a linear job: no convolution, so no Grad-CAM and no feature maps
+    page.goto(f"/#/draw?a=dataset=mnist&b=job_id={job_id}")
+    _draw_a_seven(page)
+    left, right = page.locator("#panel-a"), page.locator("#panel-b")
+    expect(left).to_have_attribute("data-label", "7", timeout=30_000)
+    expect(right).to_have_attribute("data-label", re.compile(r"^\d$"), timeout=30_000)
+    expect(right.locator(".answer")).to_contain_text(f"job {job_id}")
+    expect(right.locator(".heatmap")).to_be_visible()
+    expect(right.locator(".gradcam")).to_be_hidden()
+    expect(right.locator(".feature-maps img")).to_have_count(0)
+    # Both answered the final drawing: asking again by hand gives the same labels.
+    labels = (left.get_attribute("data-label"), right.get_attribute("data-label"))
+    answers = (int(left.get_attribute("data-answers")), int(right.get_attribute("data-answers")))
     page.click("#predict-drawing")
-    expect(page.locator("#predicted-class")).to_have_text("1", timeout=30_000)
-    expect(page.locator("#seen")).to_have_attribute("src", re.compile(r"^data:image/png;base64,"))
+    expect(left).to_have_attribute("data-answers", str(answers[0] + 1))
+    expect(right).to_have_attribute("data-answers", str(answers[1] + 1))
+    assert (left.get_attribute("data-label"), right.get_attribute("data-label")) == labels
+
+
+def test_a_jobs_page_shows_its_first_layer_filters(page: Page, trained: list[dict]) -> None:
+    page.goto(f"/#/jobs/{trained[1]['id']}")
+    expect(page.locator("#filters-image")).to_have_attribute("data-kind", "class_templates")
+    expect(page.locator("#filters-image")).to_have_attribute("data-count", "10")
 
 
 def test_bad_addresses_are_messages_in_the_page(page: Page) -> None:
