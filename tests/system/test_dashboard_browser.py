@@ -284,6 +284,21 @@ def _draw_a_seven(page: Page, *, before_release: Callable[[], None] = lambda: No
 
 
 def test_the_drawing_board_answers_while_the_stroke_goes_on_and_shows_what_the_model_saw(page: Page) -> None:
+    in_flight: dict[str, int] = {}
+    most_in_flight: dict[str, int] = {}
+
+    def started(request) -> None:  # type: ignore[no-untyped-def]
+        if "/explain" in request.url:
+            in_flight[request.url] = in_flight.get(request.url, 0) + 1
+            most_in_flight[request.url] = max(most_in_flight.get(request.url, 0), in_flight[request.url])
+
+    def ended(request) -> None:  # type: ignore[no-untyped-def]
+        if "/explain" in request.url:
+            in_flight[request.url] -= 1
+
+    page.on("request", started)
+    page.on("requestfinished", ended)
+    page.on("requestfailed", ended)
     page.goto("/#/draw")
     panel = page.locator("#panel-a")
     expect(panel.locator(".seen")).to_be_hidden()  # no broken image before the first answer
@@ -302,6 +317,8 @@ def test_the_drawing_board_answers_while_the_stroke_goes_on_and_shows_what_the_m
     for picture in (".seen", ".heatmap", ".gradcam"):
         expect(panel.locator(picture)).to_have_attribute("src", re.compile(r"^data:image/png;base64,"))
     expect(panel.locator(".feature-maps img")).to_have_count(5)  # the shipped convnet's five convolutions
+    # 40 moves, and never more than one request at a time for the model: stale drawings are dropped.
+    assert most_in_flight == {f"{page.url.split('#')[0].rstrip('/')}/explain?dataset=mnist": 1}, most_in_flight
 
 
 def test_two_models_answer_for_the_same_drawing(page: Page, trained: list[dict]) -> None:
