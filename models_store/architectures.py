@@ -5,6 +5,7 @@ Each is an nn.Sequential, so that summaries, exports and explanations can walk i
 from __future__ import annotations
 
 import hashlib
+import threading
 from functools import lru_cache
 
 import torch
@@ -12,8 +13,20 @@ from torch import nn
 
 from mnistlab.spec import ARCHITECTURES, DEFAULT_HIDDEN
 
+# A layer's initial weights come from torch's one global CPU generator: two threads making models at once
+# (an API process's request threads, a model loading beside a job's init_hash) would interleave their draws.
+# Every model is made under this lock (reentrant: initial_model seeds, then builds, inside it).
+_GLOBAL_GENERATOR = threading.RLock()
+
 
 def build_model(model: str, *, hidden: int | None = None) -> nn.Sequential:
+    """The network with torch's default initialisation, drawn from the global generator (one thread at a
+    time: see initial_model)."""
+    with _GLOBAL_GENERATOR:
+        return _build(model, hidden)
+
+
+def _build(model: str, hidden: int | None) -> nn.Sequential:
     if model == "linear":  # softmax regression: the softmax lives in the loss
         return nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10))
     if model == "ffnn":
@@ -58,10 +71,17 @@ def uses_channels_last(model: str) -> bool:
 
 
 def initial_model(model: str, *, hidden: int | None, seed: int) -> nn.Sequential:
-    """The model's initial weights depend on (architecture, seed) alone, not on global RNG state."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return build_model(model, hidden=hidden)
+    """The model's initial weights depend on (architecture, seed) alone, not on global RNG state, whatever
+    other threads do. The generator is seeded directly: torch.manual_seed, once dynamo is loaded (an ONNX
+    export), goes through a wrapper whose shared state another thread's export changes (a KeyError)."""
+    generator = torch.default_generator
+    with _GLOBAL_GENERATOR:
+        state = generator.get_state()
+        try:
+            generator.manual_seed(seed)
+            return build_model(model, hidden=hidden)
+        finally:
+            generator.set_state(state)
 
 
 def weights_hash(module: nn.Module) -> str:

@@ -7,7 +7,8 @@ server and real jobs.
 Starts `mnistlab serve --workers 1` in a temp MNISTLAB_HOME, trains the lab's SGD-against-Adam pair (the
 CNN on MNIST, same seed, so the same initial weights) and a small sweep, saves the comparison figure, and
 photographs each view of the dashboard in Debian's headless Chromium (a job still running in the jobs
-view, a confusion cell opened on the job's page, a 7 drawn on the board).
+view, a confusion cell opened on the job's page, a 7 drawn on the board for the shipped model and the lab's
+CNN side by side).
 """
 
 from __future__ import annotations
@@ -92,16 +93,17 @@ def _photograph(url: str, ids: list[int]) -> None:
         shot("models", "#/models", "#defaults tr")
         shot("data", "#/data/fashion-mnist?label=0", "#samples img")
         shot("architectures", "#/architectures", "section.architecture")
-        page.goto(f"{url}/#/draw")
+        page.goto(f"{url}/#/draw?a=dataset=mnist&b=job_id={ids[1]}")  # the shipped convnet beside the lab's CNN
         box = page.locator("#pad").bounding_box()
         assert box is not None
-        page.mouse.move(box["x"] + 60, box["y"] + 60)
+        page.mouse.move(box["x"] + 70, box["y"] + 60)
         page.mouse.down()
-        for x, y in [(220, 60), (130, 240)]:
+        for x, y in [(220, 60), (120, 240)]:
             page.mouse.move(box["x"] + x, box["y"] + y, steps=15)
         page.mouse.up()
-        page.click("#predict-drawing")
-        page.wait_for_selector("#predicted-class")
+        page.wait_for_selector("#panel-a[data-label] .feature-maps img")
+        page.wait_for_selector("#panel-b[data-label] .feature-maps img")
+        page.wait_for_timeout(1500)  # the answers to the finished drawing
         page.screenshot(path=str(SHOTS / "draw.png"), full_page=True)
         browser.close()
 

@@ -46,3 +46,34 @@ def test_the_convnet_is_what_its_name_promises() -> None:
         assert kinds[i + 1:i + 3] == [torch.nn.BatchNorm2d, torch.nn.ReLU]
     assert torch.nn.MaxPool2d in kinds and torch.nn.AdaptiveAvgPool2d in kinds and torch.nn.Dropout in kinds
     assert count_parameters(build_model("convnet")) <= 300_000
+
+
+def test_initial_weights_are_the_seeds_own_while_other_threads_seed_and_export() -> None:
+    """An API process makes initial models (a job's init_hash) in request threads while a background thread
+    exports a model to ONNX: every model must still be its seed's alone, and no call may fail."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mnistlab.datasets import DATASETS
+    from models_store.architectures import weights_hash
+    from models_store.onnx_export import to_onnx
+
+    expected = {seed: weights_hash(initial_model("ffnn", hidden=32, seed=seed)) for seed in range(40)}
+    exporting = threading.Event()
+
+    def export_until_done() -> None:
+        while not exporting.is_set():
+            to_onnx(initial_model("cnn", hidden=None, seed=0).eval(), dataset="mnist", architecture="cnn",
+                    class_names=DATASETS["mnist"].class_names, job_id=None, epoch=0, test_accuracy=None)
+
+    exporter = threading.Thread(target=export_until_done)
+    exporter.start()
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            for _ in range(3):
+                found = dict(zip(expected, pool.map(
+                    lambda seed: weights_hash(initial_model("ffnn", hidden=32, seed=seed)), expected)))
+                assert found == expected
+    finally:
+        exporting.set()
+        exporter.join()
