@@ -64,6 +64,10 @@ def feature_map_layers(module: nn.Sequential) -> list[int]:
     return [_activation_after(module, conv) for conv in _convolutions(module)]
 
 
+def applicable_methods(module: nn.Sequential) -> list[Method]:
+    return [method for method in METHODS if method != "grad_cam" or _convolutions(module)]
+
+
 def check_method(module: nn.Sequential, model_name: str, method: Method) -> None:
     if method == "grad_cam" and not _convolutions(module):
         raise Unexplainable(f"grad_cam needs a convolution, and model {model_name!r} has none; "

@@ -96,17 +96,14 @@ async def explain(request: Request, state: StateDep, query: Annotated[ExplainQue
         model = await run_in_threadpool(state.registry.job, query.job_id)
     else:
         model = state.registry.default(query.dataset)
-    module = model.module
-    methods = query.method or [m for m in explanations.METHODS
-                               if m != "grad_cam" or explanations.feature_map_layers(module)]
-    for method in dict.fromkeys(methods):
+    methods = list(dict.fromkeys(query.method or explanations.applicable_methods(model.module)))
+    for method in methods:
         try:
-            explanations.check_method(module, model.model, method)
+            explanations.check_method(model.module, model.model, method)
         except explanations.Unexplainable as error:
             raise Invalid(("query", "method"), str(error)) from None
     classified = await state.pipeline.classify_files(model, files)
-    return await run_in_threadpool(_explain, model, classified, list(dict.fromkeys(methods)), query.feature_maps,
-                                   query.filters)
+    return await run_in_threadpool(_explain, model, classified, methods, query.feature_maps, query.filters)
 
 
 @router.get("/jobs/{job_id}/filters", response_model=FiltersOut, tags=["analysis"])
