@@ -90,7 +90,7 @@ def main() -> None:
     print(describe_machine())
     with mnistlab_server(workers=1, datasets=args.data) as server, \
             httpx.Client(base_url=server.url, timeout=600) as http:
-        files = dashboard_files(lambda path: (lambda r: (r.status_code, r.content))(http.get(path)))
+        files = dashboard_files(http)
         print(f"page weight: the dashboard's own HTML + JS + CSS = {own_weight(files):,} bytes in {len(files)} files "
               f"(limit 300,000; Swagger UI and ReDoc, loaded only by /docs and /redoc, not counted)")
         job_id = http.post("/jobs", json=JOB).json()["id"]

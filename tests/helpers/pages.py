@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from typing import Any, Protocol
 from urllib.parse import urljoin
 
 LINKS = re.compile(r"""(?:src|href)=["']([^"']+)["']""")
@@ -14,16 +14,21 @@ def links(html: str) -> list[str]:
     return LINKS.findall(html)
 
 
-def dashboard_files(get: Callable[[str], tuple[int, bytes]]) -> dict[str, bytes]:
-    """path -> body of "/" and everything it loads. get(path) -> (status, body)."""
+class _Getter(Protocol):
+    def get(self, url: str) -> Any: ...  # an httpx.Client or Starlette's TestClient
+
+
+def dashboard_files(client: _Getter) -> dict[str, bytes]:
+    """path -> body of "/" and everything it loads."""
     seen: dict[str, bytes] = {}
     todo = ["/"]
     while todo:
         path = todo.pop()
         if path in seen:
             continue
-        status, body = get(path)
-        assert status == 200, f"{path}: {status}"
+        response = client.get(path)
+        assert response.status_code == 200, f"{path}: {response.status_code}"
+        body = response.content
         seen[path] = body
         if path == "/":
             todo += [link for link in links(body.decode()) if not link.startswith("#")]

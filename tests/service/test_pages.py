@@ -14,7 +14,7 @@ PAGE_WEIGHT_LIMIT = 300_000  # bytes of the dashboard's own HTML + JS + CSS, unc
 
 
 def test_the_dashboard_loads_only_its_own_files_and_weighs_under_300_kb(client: TestClient) -> None:
-    files = dashboard_files(lambda path: (lambda r: (r.status_code, r.content))(client.get(path)))
+    files = dashboard_files(client)
     assert all(path.startswith("/") and not path.startswith("//") for path in files), list(files)
     own = {path: body for path, body in files.items() if path == "/" or path.endswith((".js", ".css"))}
     assert "/static/js/main.js" in own and "/static/app.css" in own and "/static/js/views/job.js" in own

@@ -31,7 +31,7 @@ def test_the_dashboard_has_no_choices_of_its_own(client: TestClient) -> None:
     """The form's choices come from GET /spec: no optimizer, model or schedule is written in the page."""
     from tests.helpers.pages import dashboard_files
 
-    files = dashboard_files(lambda path: (lambda r: (r.status_code, r.content))(client.get(path)))
+    files = dashboard_files(client)
     assert 'api("/spec")' in files["/static/js/api.js"].decode()
     form = ("/", "/static/js/jobform.js", "/static/js/views/jobs.js")  # (the sweeps view's example body names some)
     page = "\n".join(files[path].decode() for path in form)
