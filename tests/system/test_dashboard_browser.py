@@ -347,6 +347,27 @@ def test_a_jobs_page_shows_its_first_layer_filters(page: Page, trained: list[dic
     expect(page.locator("#filters-image")).to_have_attribute("data-count", "10")
 
 
+def test_an_answer_that_arrives_after_the_user_moved_on_breaks_nothing(page: Page, trained: list[dict]) -> None:
+    """A job's filters answer late (held here until the jobs list is shown): no error in the page, and the
+    list it lands after is left as it was."""
+    held: list = []
+    page.route("**/jobs/*/filters", lambda route: held.append(route), times=1)  # the next ones go through
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    with page.expect_request("**/jobs/*/filters"):  # asked for once the confusion matrix is drawn
+        page.goto(f"/#/jobs/{trained[1]['id']}")
+    page.goto("/#/jobs")
+    expect(page.locator("tr.job").first).to_be_visible()
+    assert len(held) == 1
+    with page.expect_response("**/jobs/*/filters") as late:
+        held[0].continue_()
+    # A second fetch of the same answer, awaited in the page, ends after the first one's handler has run.
+    page.evaluate("url => fetch(url).then((r) => r.json())", late.value.url)
+    assert errors == []
+    expect(page.locator("#filters")).to_have_count(0)
+    expect(page.locator("tr.job").first).to_be_visible()
+
+
 def test_bad_addresses_are_messages_in_the_page(page: Page) -> None:
     for address, words in [("/#/jobs/999999", "job 999999"), ("/#/data/mnist?label=12", "label"),
                            ("/#/data/mnist?label=3&split=test&offset=5000", "offset 5000 is past"),

@@ -28,15 +28,20 @@ async function route() {
   for (const link of document.querySelectorAll("nav a")) {
     link.toggleAttribute("aria-current", path.split("/")[0] === link.getAttribute("href").slice(2));
   }
-  if (!match) { showError(root, `no such page: #/${path}`); return; }
+  // Each visit renders into a page of its own: a view's late answers (a fetch that returns after the user moved
+  // on) land in its detached page instead of failing to find their elements in the next view.
+  const page = document.createElement("div");
+  page.className = "page";
+  root.replaceChildren(page);
+  if (!match) { showError(page, `no such page: #/${path}`); return; }
   const [groups, view] = match;
   document.title = `${view.title} - mnistlab`;
-  root.innerHTML = `<section class="wide muted">loading...</section>`;
+  page.innerHTML = `<section class="wide muted">loading...</section>`;
   try {
-    const done = await view.render(root, groups.slice(1).filter((g) => g !== undefined), new URLSearchParams(search));
+    const done = await view.render(page, groups.slice(1).filter((g) => g !== undefined), new URLSearchParams(search));
     if (mine === generation) cleanup = done || null; else done?.();
   } catch (error) {
-    if (mine === generation) showError(root, error);
+    if (mine === generation) showError(page, error);
   }
 }
 
