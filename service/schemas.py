@@ -96,6 +96,8 @@ class JobList(BaseModel):
 
 
 class ModelInfo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     job_id: int | None = Field(description="null: the model shipped with mnistlab")
     dataset: str
     model: str
@@ -104,12 +106,16 @@ class ModelInfo(BaseModel):
 
 
 class ClassProbability(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     label: int
     class_name: str
     probability: float
 
 
 class Prediction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     filename: str
     label: int
     class_name: str
@@ -119,6 +125,8 @@ class Prediction(BaseModel):
 
 
 class PredictResponse(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # /predict answers exactly this: its test checks
+
     model: ModelInfo
     predictions: list[Prediction]
 

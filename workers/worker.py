@@ -12,6 +12,7 @@ import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from sqlalchemy.exc import OperationalError
@@ -30,6 +31,7 @@ from workers import devices
 from workers.heartbeat import JobHeartbeat
 from workers.training import (
     Stopped,
+    TrainState,
     checkpoint_payload,
     new_state,
     restore_state,
@@ -184,31 +186,18 @@ class Worker:
                 "dataset_sha256": self._digests[dataset]}
 
     def _train(self, job: Job, job_log: logging.LoggerAdapter) -> Outcome:
-        config = job.config
+        """Resume or start, train epoch by epoch (each saved, then recorded), then say how it ended."""
         try:
             device = devices.resolve(job.device)
         except RuntimeError as error:
             return Outcome(JobStatus.failed, str(error))
-        last_path = checkpoints.checkpoint_path(self.settings.checkpoint_dir, job.id, "last")
-        best_path = checkpoints.checkpoint_path(self.settings.checkpoint_dir, job.id, "best")
+        config = job.config
         heartbeat = JobHeartbeat(self.sessions, job_id=job.id, worker_id=self.id, epochs=config.epochs,
                                  interval=self.settings.heartbeat_interval, lease=self.settings.heartbeat_timeout,
                                  start_epoch=job.last_epoch or 0, log=job_log)
         with heartbeat:  # beating before the data loads, so a slow load never looks like a dead worker
             train, test = self._load(config.dataset, device)
-            if last_path.exists():
-                state = restore_state(checkpoints.load(last_path, map_location=device), config, device)
-                job_log.info("resumes after epoch %s, batch %s", state.epoch, state.step_in_epoch)
-            else:
-                state = new_state(config, device)
-            with self.sessions.begin() as session:
-                jobs.set_running_details(session, job_id=job.id, worker_id=self.id, ran_on=devices.describe(device),
-                                         init_hash=initial_weights_hash(config.model, config.hidden, config.seed),
-                                         environment=self._environment(config.dataset))
-                # An epoch whose checkpoint landed but whose row did not (killed in between) is recorded now.
-                for metric in state.history:
-                    jobs.insert_metric_once(session, job_id=job.id, metric=metric)
-
+            state = self._resume_or_start(job, device, job_log)
             with self.sessions() as session:  # a search's trial with a pruner reports each epoch to Optuna
                 trial = sweeps.reporter_for(session, self.studies, job)
 
@@ -216,8 +205,6 @@ class Worker:
                 heartbeat.batch_done(state.epoch, done, total)
                 return self.shutting_down.is_set() or heartbeat.ownership != jobs.Ownership.keep
 
-            if state.epoch == 0:
-                job_log.info("first batch %.2fs after submission", time.time() - job.created_at.timestamp())
             stop: str | None = None
             # Decided from the history before each epoch, so a job killed right after its stopping epoch
             # stops on resume instead of training one more.
@@ -228,36 +215,74 @@ class Worker:
                 except Stopped:
                     if self.shutting_down.is_set() and heartbeat.ownership == jobs.Ownership.keep:
                         # Save where this epoch stopped: the next worker continues from this very batch.
-                        checkpoints.save_atomic(checkpoint_payload(state, config), last_path)
+                        checkpoints.save_atomic(checkpoint_payload(state, config), self._path(job, "last"))
                     break
                 if heartbeat.ownership == jobs.Ownership.lost:  # fenced off during evaluation: write nothing
                     return Outcome(None)
-                # Best first, then last: killed in between, the job redoes this epoch and writes both again.
-                if state.best_epoch == state.epoch:
-                    checkpoints.save_atomic(checkpoint_payload(state, config), best_path)
-                    checkpoints.copy_atomic(best_path, last_path)  # the same checkpoint: linked, not written twice
-                else:
-                    checkpoints.save_atomic(checkpoint_payload(state, config), last_path)
+                self._save_epoch(job, state)
                 heartbeat.epoch_done(state.epoch, metric["seconds"])
-                with self.sessions.begin() as session:
-                    if not jobs.record_epoch(session, job_id=job.id, worker_id=self.id, metric=metric,
-                                             best_epoch=state.best_epoch,
-                                             best_test_accuracy=state.best_test_accuracy):
-                        return Outcome(None)
-                job_log.info("epoch %s/%s: loss %.4f, test accuracy %.4f (%.1fs)", state.epoch, config.epochs,
-                             metric["loss"], metric["test_accuracy"], metric["seconds"])
+                if not self._record_epoch(job, state, metric, job_log):
+                    return Outcome(None)
                 if trial is not None and state.epoch < config.epochs and \
                         trial.should_prune(state.epoch, metric["test_accuracy"]):
                     job_log.info("pruned after epoch %s", state.epoch)
                     return Outcome(JobStatus.pruned, stopped_early=f"pruned by its sweep's pruner after epoch "
                                                                   f"{state.epoch}")
-        if heartbeat.ownership == jobs.Ownership.lost:
+        return self._ending(state, config.epochs, stop, heartbeat.ownership, job_log)
+
+    def _path(self, job: Job, which: str) -> Path:
+        return checkpoints.checkpoint_path(self.settings.checkpoint_dir, job.id, which)
+
+    def _resume_or_start(self, job: Job, device: torch.device, job_log: logging.LoggerAdapter) -> TrainState:
+        """The state to train from (the last checkpoint's, else fresh), recorded as the job's running details."""
+        config, last_path = job.config, self._path(job, "last")
+        if last_path.exists():
+            state = restore_state(checkpoints.load(last_path, map_location=device), config, device)
+            job_log.info("resumes after epoch %s, batch %s", state.epoch, state.step_in_epoch)
+        else:
+            state = new_state(config, device)
+            job_log.info("first batch %.2fs after submission", time.time() - job.created_at.timestamp())
+        with self.sessions.begin() as session:
+            jobs.set_running_details(session, job_id=job.id, worker_id=self.id, ran_on=devices.describe(device),
+                                     init_hash=initial_weights_hash(config.model, config.hidden, config.seed),
+                                     environment=self._environment(config.dataset))
+            # An epoch whose checkpoint landed but whose row did not (killed in between) is recorded now.
+            for metric in state.history:
+                jobs.insert_metric_once(session, job_id=job.id, metric=metric)
+        return state
+
+    def _save_epoch(self, job: Job, state: TrainState) -> None:
+        """Best first, then last: killed in between, the job redoes this epoch and writes both again."""
+        payload, last_path = checkpoint_payload(state, job.config), self._path(job, "last")
+        if state.best_epoch == state.epoch:
+            best_path = self._path(job, "best")
+            checkpoints.save_atomic(payload, best_path)
+            checkpoints.copy_atomic(best_path, last_path)  # the same checkpoint: linked, not written twice
+        else:
+            checkpoints.save_atomic(payload, last_path)
+
+    def _record_epoch(self, job: Job, state: TrainState, metric: dict[str, float],
+                      job_log: logging.LoggerAdapter) -> bool:
+        """The epoch's row, written after its checkpoint; False when the job is no longer this worker's."""
+        with self.sessions.begin() as session:
+            if not jobs.record_epoch(session, job_id=job.id, worker_id=self.id, metric=metric,
+                                     best_epoch=state.best_epoch, best_test_accuracy=state.best_test_accuracy):
+                return False
+        job_log.info("epoch %s/%s: loss %.4f, test accuracy %.4f (%.1fs)", state.epoch, job.config.epochs,
+                     metric["loss"], metric["test_accuracy"], metric["seconds"])
+        return True
+
+    @staticmethod
+    def _ending(state: TrainState, epochs: int, stop: str | None, ownership: jobs.Ownership,
+                job_log: logging.LoggerAdapter) -> Outcome:
+        """How the loop ended, as the job's outcome."""
+        if ownership == jobs.Ownership.lost:
             return Outcome(None)
         if stop is not None:
             job_log.info("stopped early: %s", stop)
             return Outcome(JobStatus.succeeded, stopped_early=stop)
-        if state.epoch >= config.epochs:
+        if state.epoch >= epochs:
             return Outcome(JobStatus.succeeded)
-        if heartbeat.ownership == jobs.Ownership.cancel:
+        if ownership == jobs.Ownership.cancel:
             return Outcome(JobStatus.cancelled)
         return Outcome(None)  # shutting down: the caller hands the job back

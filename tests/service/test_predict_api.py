@@ -19,6 +19,7 @@ from tests.helpers.images import (
     encode,
     png,
 )
+from service.schemas import PredictResponse
 from workers.worker import Worker
 
 
@@ -66,6 +67,14 @@ def test_a_raw_jpeg_body_of_dark_ink_on_paper_works_and_debug_shows_what_the_mod
     assert prediction["label"] == int(mnist_test.labels[1])
     seen = decode(base64.b64decode(prediction["image_png"]))
     assert seen.size == (28, 28) and seen.mode == "L"
+
+
+def test_every_answer_is_exactly_the_documented_predict_response(client: TestClient, mnist_test) -> None:  # type: ignore[no-untyped-def]
+    """/predict builds its JSON by hand for speed; the schema it declares (no other keys) is checked here."""
+    digits = _files(*[(f"d{i}.png", png(mnist_test.images[i, 0].numpy())) for i in range(3)])
+    for query in ["", "?debug=true&top_k=10", "?dataset=fashion-mnist&top_k=1"]:
+        body = client.post(f"/predict{query}", files=digits).json()
+        assert PredictResponse.model_validate(body).model_dump(exclude_unset=True) == body
 
 
 def test_a_sneaker_photo_is_a_sneaker(client: TestClient, fashion_test) -> None:  # type: ignore[no-untyped-def]
