@@ -173,6 +173,38 @@ def test_binary_data_that_does_not_add_up_and_too_many_images_are_400(client: Te
     assert client.post("/v2/models/mnist/infer", content=body, headers=headers).status_code == 200
 
 
+def _binary_body(inputs: list[tuple[str, str, list[int], bytes]]) -> tuple[bytes, dict[str, str]]:
+    """(name, datatype, shape, its bytes) for each input: Triton's binary tensor extension."""
+    head = json.dumps({"inputs": [{"name": name, "datatype": datatype, "shape": shape,
+                                   "parameters": {"binary_data_size": len(blob)}}
+                                  for name, datatype, shape, blob in inputs]}).encode()
+    return head + b"".join(blob for *_, blob in inputs), {"Inference-Header-Content-Length": str(len(head))}
+
+
+_PNG = png(np.zeros((28, 28), dtype=np.float32))
+_NAN_IMAGE = np.zeros((1, 28, 28), dtype=np.float32)
+_NAN_IMAGE[0, 3, 4] = np.nan
+
+
+@pytest.mark.parametrize(("inputs", "message"), [
+    ([("images", "FP32", [2, 28, 28], np.zeros((1, 28, 28), np.float32).tobytes())],
+     "FP32 [2, 28, 28] needs 6272 bytes, got 3136"),  # binary_data_size disagrees with the shape
+    ([("images", "UINT8", [1, 28, 28], bytes(784 * 4))], "UINT8 [1, 28, 28] needs 784 bytes, got 3136"),
+    ([("image_bytes", "BYTES", [1], struct.pack("<I", len(_PNG) + 10) + _PNG)],
+     f"BYTES element of {len(_PNG) + 10} bytes runs past the tensor's data"),
+    ([("image_bytes", "BYTES", [1], struct.pack("<I", len(_PNG)) + _PNG + b"\1\0")], "truncated BYTES element length"),
+    ([("image_bytes", "BYTES", [2], struct.pack("<I", len(_PNG)) + _PNG)], "shape [2] holds 2 elements, the data 1"),
+    ([("images", "FP32", [1, 28, 28], _NAN_IMAGE.tobytes())], "NaN or infinite values"),
+    ([("images", "FP32", [1, 28, 28], np.full((1, 28, 28), np.inf, np.float32).tobytes())], "NaN or infinite values"),
+])
+def test_binary_tensors_that_contradict_themselves_are_400_naming_the_problem(
+        client: TestClient, inputs: list, message: str) -> None:
+    body, headers = _binary_body(inputs)
+    response = client.post("/v2/models/mnist/infer", content=body, headers=headers)
+    assert response.status_code == 400, response.text
+    assert message in response.json()["error"]
+
+
 def test_a_body_over_the_infer_limit_is_413_and_names_the_setting(settings) -> None:  # type: ignore[no-untyped-def]
     with TestClient(create_app(settings.model_copy(update={"max_infer_bytes": 100_000}))) as small:
         body, headers = _binary_images(40)  # 125 KB
