@@ -113,6 +113,18 @@ class JobStatus(str, enum.Enum):
         return self in (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled, JobStatus.pruned)
 
 
+class SweepStatus(str, enum.Enum):
+    """A sweep's states; mnistlab/sweeps.py makes every transition."""
+    running = "running"        # its trials queue and run; a search asks new ones as trials end
+    cancelling = "cancelling"  # cancel asked: no new trial; its trials end, then the sweeper says cancelled
+    finished = "finished"      # every planned trial ended
+    cancelled = "cancelled"
+
+    @property
+    def active(self) -> bool:
+        return self in (SweepStatus.running, SweepStatus.cancelling)
+
+
 StatusName = Literal[tuple(status.value for status in JobStatus)]  # type: ignore[valid-type]
 
 

@@ -19,7 +19,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mnistlab.db import utcnow
-from mnistlab.spec import MAX_SEED, JobRequest, JobStatus
+from mnistlab import jobs
+from mnistlab.spec import MAX_SEED, JobRequest, JobStatus, SweepStatus
 from mnistlab.sweep_spec import FloatRange, SweepRequest
 from mnistlab.tables import Job, Sweep
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 DEFAULT_MAX_PARALLEL = 4
+ACTIVE = [status for status in SweepStatus if status.active]
 
 
 def study_name(sweep_id: int) -> str:
@@ -106,7 +108,7 @@ def create(sessions: sessionmaker, storage: StudyStorage, request: SweepRequest)
     """The sweep, and all its jobs (a grid) or its Optuna study (a search). -> sweep id"""
     with sessions.begin() as session:
         sweep = Sweep(name=request.name, kind=request.kind, request=request.model_dump(mode="json"),
-                      planned=request.planned, status="running")
+                      planned=request.planned, status=SweepStatus.running)
         session.add(sweep)
         session.flush()
         sweep_id = sweep.id
@@ -137,14 +139,28 @@ def _suggest(trial: "optuna.Trial", name: str, values: FloatRange | list[Any]) -
     return trial.suggest_categorical(name, values)
 
 
+def _queue_trial(sessions: sessionmaker, study: "optuna.Study", request: SweepRequest, sweep_id: int,
+                 trial: "optuna.Trial", *, cancelled: bool = False) -> Job:
+    """The trial's settings (those it was given already are kept) and its job."""
+    assert request.search is not None
+    params = {name: _suggest(trial, name, values) for name, values in request.search.space.items()}
+    with sessions.begin() as session:
+        job = _add_trial_job(session, sweep_id, trial.number, request, params)
+        if cancelled:  # adopted by a cancelled sweep: it ends at once, and the study is told so with the rest
+            session.flush()
+            jobs.request_cancel(session, job)
+        return job
+
+
 def advance(sessions: sessionmaker, storage: StudyStorage, sweep_id: int, *, reads: sessionmaker | None = None) -> None:
     """Tell the study how ended trials did, ask new ones up to max_parallel, finish the sweep when done.
     reads: a read-only session factory for the looks (on SQLite they then never take the write lock)."""
+    import optuna
     from optuna.trial import TrialState
 
     with (reads or sessions)() as session:
         sweep = session.get(Sweep, sweep_id)
-        if sweep is None or sweep.status not in ("running", "cancelling"):
+        if sweep is None or not sweep.status.active:
             return
         request = SweepRequest.model_validate(sweep.request)
         trials = list(session.scalars(select(Job).where(Job.sweep_id == sweep_id).order_by(Job.trial)))
@@ -159,32 +175,52 @@ def advance(sessions: sessionmaker, storage: StudyStorage, sweep_id: int, *, rea
                     study.tell(job.trial, state=TrialState.PRUNED)
                 else:
                     study.tell(job.trial, state=TrialState.FAIL)
+        # A trial asked by a sweeper that died before writing its job: it gets its job now (asking is two
+        # steps, Optuna's commit then ours; only the sweeper asks, so a RUNNING trial without a job is one).
+        with_jobs = {job.trial for job in trials}
+        for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if frozen.number not in with_jobs:
+                log.warning("sweep %s: trial %s was asked but has no job (its asker stopped): queueing it",
+                            sweep_id, frozen.number)
+                study.sampler = _sampler(request, frozen.number)
+                trials.append(_queue_trial(sessions, study, request, sweep_id, optuna.Trial(study, frozen._trial_id),  # noqa: SLF001
+                                           cancelled=sweep.status == SweepStatus.cancelling))
         active = sum(1 for job in trials if not job.status.ended)
         limit = request.max_parallel or DEFAULT_MAX_PARALLEL
-        while sweep.status == "running" and active < limit and len(trials) < request.planned:
+        while sweep.status == SweepStatus.running and active < limit and len(trials) < request.planned:
             study.sampler = _sampler(request, len(trials))
-            asked = study.ask()
-            params = {name: _suggest(asked, name, values) for name, values in request.search.space.items()}
-            with sessions.begin() as session:
-                trials.append(_add_trial_job(session, sweep_id, asked.number, request, params))
+            trials.append(_queue_trial(sessions, study, request, sweep_id, study.ask()))
             active += 1
     # From the trials as read above (a trial asked just now is queued): a write only when the sweep ends.
     ended = sum(1 for job in trials if job.status.ended)
-    if sweep.status == "cancelling" and ended == len(trials):
-        ending = ("cancelling", "cancelled")
+    if sweep.status == SweepStatus.cancelling and ended == len(trials):
+        _settle(sessions, sweep_id, SweepStatus.cancelling, SweepStatus.cancelled)
     elif ended >= request.planned:
-        ending = ("running", "finished")
-    else:
-        return
+        _settle(sessions, sweep_id, SweepStatus.running, SweepStatus.finished)
+
+
+def _settle(sessions: sessionmaker, sweep_id: int, was: SweepStatus, now: SweepStatus) -> None:
+    """The sweep's last transition, made only from the state it was read in (a cancel in between wins)."""
     with sessions.begin() as session:
-        session.execute(update(Sweep).where(Sweep.id == sweep_id, Sweep.status == ending[0])
-                        .values(status=ending[1], finished_at=utcnow()))
+        session.execute(update(Sweep).where(Sweep.id == sweep_id, Sweep.status == was)
+                        .values(status=now, finished_at=utcnow()))
+
+
+def request_cancel(session: Session, sweep: Sweep) -> None:
+    """No new trial is asked; queued trials end now, running ones at their next batch. The sweeper tells the
+    study how they ended, then calls the sweep cancelled."""
+    if sweep.status == SweepStatus.running:
+        sweep.status = SweepStatus.cancelling
+    for job in session.scalars(select(Job).where(Job.sweep_id == sweep.id)):
+        if not job.status.ended:
+            jobs.request_cancel(session, job)
+    session.flush()
 
 
 def advance_all(sessions: sessionmaker, reads: sessionmaker, storage: StudyStorage) -> None:
     """Every unfinished sweep, one step each; looked up with `reads`, so an idle tick writes nothing."""
     with reads() as session:
-        running = list(session.scalars(select(Sweep.id).where(Sweep.status.in_(("running", "cancelling")))))
+        running = list(session.scalars(select(Sweep.id).where(Sweep.status.in_(ACTIVE))))
     for sweep_id in running:
         try:
             advance(sessions, storage, sweep_id, reads=reads)

@@ -18,7 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mnistlab.db import Base, UTCDateTime, utcnow
-from mnistlab.spec import JobConfig, JobStatus
+from mnistlab.spec import JobConfig, JobStatus, SweepStatus
 
 # 64-bit keys (the API accepts ids up to 2**63-1); SQLite's INTEGER already is, and must stay the rowid.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -92,7 +92,8 @@ class Sweep(Base):
     kind: Mapped[str] = mapped_column(String(16))  # grid | search
     request: Mapped[dict] = mapped_column(JSON)  # the SweepRequest as posted
     planned: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16), default="running")  # running | finished | cancelled
+    status: Mapped[SweepStatus] = mapped_column(Enum(SweepStatus, native_enum=False, length=16),
+                                                default=SweepStatus.running)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

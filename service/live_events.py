@@ -26,19 +26,18 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from mnistlab import jobs
+from mnistlab import jobs, sweeps
 from mnistlab.settings import Settings
 from mnistlab.spec import JobStatus
 from mnistlab.tables import Job, Sweep
 from service.errors import Unavailable
 from service.metrics import ApiMetrics
 from service.schemas import MetricOut
-from service.views import job_views
+from service.views import job_views, sweep_view
 
 CHANNEL = "mnistlab_events"  # mnistlab/migrations/versions/0005_change_notifications.py
 QUEUE_EVENTS = 256  # per subscriber: about 100 s of a fast job's events; a client further behind is dropped
 RETRY_AFTER = 5  # seconds a client turned away for the stream limit is told to wait
-ACTIVE_SWEEP = ("running", "cancelling")
 log = logging.getLogger("service.live_events")
 
 
@@ -243,32 +242,28 @@ class Broadcaster:
             shared.append(Event("progress", sse("progress", {"job_id": job.id, **now})))
 
     def _sweep_changes(self, session: Session, found: _Look) -> None:
-        from service.routes.sweeps import (
-            sweep_view,  # the sweep's public form, as GET /sweeps/{id} gives it
-        )
-
         if self._newest_sweep is None:
             self._newest_sweep = session.scalar(select(func.max(Sweep.id))) or 0
         watched = set(self._seen_sweeps)
-        sweeps = session.scalars(select(Sweep).where(or_(
-            Sweep.status.in_(ACTIVE_SWEEP), Sweep.id > self._newest_sweep,
+        looked = session.scalars(select(Sweep).where(or_(
+            Sweep.status.in_(sweeps.ACTIVE), Sweep.id > self._newest_sweep,
             *([Sweep.id.in_(watched)] if watched else [])))).all()
-        if not sweeps:
+        if not looked:
             return
         tallies: dict[int, list] = defaultdict(list)
         for sweep_id, status, count, epochs in session.execute(
                 select(Job.sweep_id, Job.status, func.count(), func.coalesce(func.sum(Job.last_epoch), 0))
-                .where(Job.sweep_id.in_([sweep.id for sweep in sweeps])).group_by(Job.sweep_id, Job.status)):
+                .where(Job.sweep_id.in_([sweep.id for sweep in looked])).group_by(Job.sweep_id, Job.status)):
             tallies[sweep_id].append((status.value, count, epochs))
-        for sweep in sweeps:
+        for sweep in looked:
             state = (sweep.status, tuple(sorted(tallies[sweep.id])))
             if self._seen_sweeps.get(sweep.id) != state:
                 found.everything.append(Event("sweep", sse("sweep", sweep_view(session, sweep).model_dump(mode="json"))))
-            if sweep.status in ACTIVE_SWEEP:
+            if sweep.status.active:
                 self._seen_sweeps[sweep.id] = state
             else:
                 self._seen_sweeps.pop(sweep.id, None)
-        self._newest_sweep = max([self._newest_sweep, *(sweep.id for sweep in sweeps)])
+        self._newest_sweep = max([self._newest_sweep, *(sweep.id for sweep in looked)])
 
     # --- PostgreSQL: changes pushed --------------------------------------------------------------------------
 

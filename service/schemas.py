@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, create_model
@@ -254,3 +254,28 @@ class ErrorOut(BaseModel):
 def error_responses(*codes: int) -> dict[int | str, dict]:
     """OpenAPI entries for the domain errors a router can answer with (all shaped {"detail": "..."})."""
     return {code: {"model": ErrorOut} for code in codes}
+
+
+class TrialOut(BaseModel):
+    trial: int
+    job_id: int
+    status: str
+    params: dict[str, Any] = Field(description="the settings this sweep varies, as this trial has them")
+    best_test_accuracy: float | None
+    epochs_run: int
+    seconds: float
+    stopped_early: str | None
+
+
+class SweepOut(BaseModel):
+    id: int
+    name: str
+    kind: str
+    status: str
+    planned: int
+    counts: dict[str, int] = Field(description="trials by job status")
+    space: dict[str, Any] = Field(description="the grid, or the search space")
+    sampler: str | None
+    pruner: str
+    leaderboard: list[TrialOut] = Field(description="trials by best test accuracy, best first")
+    best_job_id: int | None = Field(description="make it the default model: PUT /models/{dataset}/default")

@@ -1,6 +1,9 @@
-"""Turn job rows into their public form."""
+"""Turn job and sweep rows into their public form."""
 
 from __future__ import annotations
+
+from collections import Counter
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -8,9 +11,10 @@ from sqlalchemy.orm import Session
 from mnistlab import jobs
 from mnistlab.settings import Settings
 from mnistlab.spec import HYPER_PARAMETERS, JobStatus
-from mnistlab.tables import EpochMetric, Job
+from mnistlab.sweep_spec import SweepRequest
+from mnistlab.tables import EpochMetric, Job, Sweep
 from models_store.architectures import initial_weights_hash
-from service.schemas import BestOut, JobOut, MetricOut, ProgressOut
+from service.schemas import BestOut, JobOut, MetricOut, ProgressOut, SweepOut, TrialOut
 
 
 def latest_metrics(session: Session, job_ids: list[int]) -> dict[int, EpochMetric]:
@@ -66,3 +70,34 @@ def job_views(session: Session, settings: Settings, rows: list[Job]) -> list[Job
     latest = latest_metrics(session, [job.id for job in rows])
     return [job_view(job, latest.get(job.id), waiting_for(session, settings, job) if job.status == JobStatus.queued
                      else None) for job in rows]
+
+
+def varied_settings(request: SweepRequest) -> list[str]:
+    return list(request.grid if request.grid is not None else request.search.space)  # type: ignore[union-attr]
+
+
+def sweep_param(job: Job, name: str) -> Any:
+    settings = job.config.as_dict()
+    return settings[name] if name in settings else job.config.optimizer_params.get(name)
+
+
+def sweep_view(session: Session, sweep: Sweep) -> SweepOut:
+    request = SweepRequest.model_validate(sweep.request)
+    trials = list(session.scalars(select(Job).where(Job.sweep_id == sweep.id)))
+    totals = dict(session.execute(select(EpochMetric.job_id, func.sum(EpochMetric.seconds))
+                                  .join(Job, EpochMetric.job_id == Job.id).where(Job.sweep_id == sweep.id)
+                                  .group_by(EpochMetric.job_id)).all())
+    board = sorted(trials, key=lambda job: (job.best_test_accuracy is None, -(job.best_test_accuracy or 0), job.trial))
+    leaderboard = [TrialOut(trial=job.trial or 0, job_id=job.id, status=job.status.value,
+                            params={name: sweep_param(job, name) for name in varied_settings(request)},
+                            best_test_accuracy=job.best_test_accuracy, epochs_run=job.last_epoch or 0,
+                            seconds=float(totals.get(job.id) or 0.0), stopped_early=job.stopped_early)
+                   for job in board]
+    best = next((row.job_id for row in leaderboard if row.best_test_accuracy is not None), None)
+    space = request.grid if request.grid is not None else {
+        name: (values.model_dump() if hasattr(values, "model_dump") else values)
+        for name, values in request.search.space.items()}  # type: ignore[union-attr]
+    return SweepOut(id=sweep.id, name=sweep.name, kind=sweep.kind, status=sweep.status.value, planned=sweep.planned,
+                    counts=dict(Counter(job.status.value for job in trials)), space=space,
+                    sampler=request.search.sampler if request.search else None, pruner=request.pruner,
+                    leaderboard=leaderboard, best_job_id=best)

@@ -57,3 +57,49 @@ def test_the_client_and_its_commands_stand_alone() -> None:
     for path in [*(REPO / "mnistlab/client").glob("*.py"), *(REPO / "mnistlab/console").glob("*.py")]:
         text = path.read_text()
         assert not [name for name in core if f"from {name} import" in text or f"import {name}" in text], path
+
+
+def _project_imports(path: Path) -> set[str]:
+    """The project's modules a file imports (at module level or inside functions), as dotted names."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for node in ast.walk(tree):  # imports for type checkers only never run
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+            node.body = []
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.update([node.module, *(f"{node.module}.{alias.name}" for alias in node.names)])
+    return names
+
+
+def test_no_module_imports_itself_through_others() -> None:
+    """An import loop is a design smell the deferred import hides (deps -> state -> live_events -> routes -> deps
+    was one): every import between the project's modules, deferred ones too, points one way."""
+    modules = {".".join(path.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__"): path
+               for package in ("mnistlab", "service", "workers", "models_store")
+               for path in (REPO / package).rglob("*.py")}
+    graph = {name: {other for other in _project_imports(path) if other in modules and other != name}
+             for name, path in modules.items()}
+    for name in modules:  # a package's __init__ is imported with any of its modules: not an edge back
+        graph[name] -= {parent for parent in modules if name.startswith(parent + ".")}
+    loops: list[list[str]] = []
+    visiting: list[str] = []
+    done: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in visiting:
+            loops.append(visiting[visiting.index(name):] + [name])
+            return
+        if name in done:
+            return
+        visiting.append(name)
+        for other in sorted(graph[name]):
+            visit(other)
+        visiting.pop()
+        done.add(name)
+
+    for name in sorted(modules):
+        visit(name)
+    assert [" -> ".join(loop) for loop in loops] == []

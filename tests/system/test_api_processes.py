@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -12,8 +16,10 @@ import pytest
 from prometheus_client.mmap_dict import MmapedDict
 
 from mnistlab.settings import Settings
+from service.routes.session import WRONG_KEY_DELAY
+from service.sessions import FAILURES_PER_MINUTE
 from tests.helpers.images import png
-from tests.helpers.servers import LiveServer, Processes, start_server, wait_for
+from tests.helpers.servers import LiveServer, Processes, make_settings, start_server, wait_for
 
 pytestmark = pytest.mark.slow
 DIGIT = png(__import__("numpy").zeros((28, 28), dtype="uint8"))
@@ -110,3 +116,46 @@ def test_sigterm_stops_the_api_processes_then_the_workers(processes: Processes, 
     finished = [text.index(f"Finished server process [{pid}]") for pid in pids]
     assert max(finished) < text.index("worker exiting after")  # the API first, then the workers hand back
     assert not any(Path(f"/proc/{pid}").exists() for pid in pids)
+
+
+def _answer(connection: socket.socket) -> tuple[int, dict[str, str]]:
+    """The status and headers of the one response on a `Connection: close` socket."""
+    data = b""
+    while chunk := connection.recv(65536):
+        data += chunk
+    head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in head[1:])
+    return int(head[0].split()[1]), headers
+
+
+def test_sign_in_attempts_are_counted_before_their_bodies_and_across_api_processes(
+        processes: Processes, settings: Settings) -> None:
+    """40 connections send their headers, then all their bodies (wrong keys), to two API processes: ten
+    attempts a minute from one address in all, each wrong key answered after the documented delay."""
+    keyed = make_settings(settings.home, settings.datasets_dir, database_url=settings.db_url, api_key="the right key")
+    server = start_server(processes, keyed, workers=0, api_workers=2)
+    wait_for(lambda: len(_api_processes(server)) == 2, timeout=60, what="two API processes")
+    port = int(server.url.rsplit(":", 1)[1])
+    body = b'{"key": "a wrong guess"}'
+    head = (f"POST /session HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+    connections = [socket.create_connection(("127.0.0.1", port), timeout=60) for _ in range(40)]
+    for connection in connections:
+        connection.sendall(head)
+    sent_at = []
+    for connection in connections:
+        sent_at.append(time.monotonic())
+        connection.sendall(body)
+    answers = []
+    with ThreadPoolExecutor(len(connections)) as pool:
+        for (status, headers), started in zip(pool.map(_answer, connections), sent_at, strict=True):
+            answers.append((status, headers, time.monotonic() - started))
+    for connection in connections:
+        connection.close()
+    statuses = Counter(status for status, _, _ in answers)
+    assert set(statuses) <= {401, 429} and statuses[401] <= FAILURES_PER_MINUTE, statuses
+    assert statuses[429] >= len(connections) - FAILURES_PER_MINUTE
+    assert all(50 <= int(headers["retry-after"]) <= 60 for status, headers, _ in answers if status == 429)
+    assert all(took >= WRONG_KEY_DELAY for status, _, took in answers if status == 401)
+    limited = httpx.post(f"{server.url}/session", json={"key": "the right key"})
+    assert limited.status_code == 429  # the address waits out its minute, whatever key it sends now

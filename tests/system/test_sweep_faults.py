@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 
 import optuna
 import pytest
 from fastapi.testclient import TestClient
 from optuna.trial import TrialState
+from sqlalchemy import select
 
 from mnistlab import sweeps
+from mnistlab.spec import JobStatus, SweepStatus
+from mnistlab.sweep_spec import SweepRequest
+from mnistlab.tables import Job, Sweep
 from tests.helpers.postgres import both_databases
-from tests.helpers.servers import Processes, wait_for
+from tests.helpers.servers import REPO, Processes, settings_env, wait_for
+from workers.worker import Worker
 
 pytestmark = [pytest.mark.slow, pytest.mark.datasets]
 
@@ -54,3 +61,51 @@ def test_a_worker_killed_mid_sweep_costs_no_trial(client: TestClient, processes:
         assert trials[row["trial"]].value == row["best_test_accuracy"]
         assert trials[row["trial"]].params == row["params"]
     assert second.poll() is None
+
+
+# The API's sweeper, in a process of its own, that dies the moment Optuna has committed a trial it asked:
+# before the trial's job is written.
+DIES_AFTER_ASK = """
+import os, sys
+import optuna
+from mnistlab import sweeps
+from mnistlab.db import make_engine, make_sessions
+
+asked = optuna.Study.ask
+def ask_then_die(study, *args, **kwargs):
+    asked(study, *args, **kwargs)
+    os._exit(17)
+optuna.Study.ask = ask_then_die
+with sweeps.StudyStorage(os.environ["MNISTLAB_DATABASE_URL"]) as storage:
+    sweeps.advance(make_sessions(make_engine(os.environ["MNISTLAB_DATABASE_URL"])), storage, int(sys.argv[1]))
+"""
+
+
+def test_a_sweeper_that_dies_right_after_asking_costs_no_trial(settings, sessions) -> None:  # type: ignore[no-untyped-def]
+    request = SweepRequest.model_validate({
+        "name": "asker dies", "max_parallel": 1,
+        "base": {"dataset": "mnist", "model": "linear", "optimizer": "sgd", "epochs": 1, "batch_size": 500, "seed": 3},
+        "search": {"sampler": "random", "trials": 3, "seed": 2, "space": {"lr": {"low": 0.01, "high": 0.5}}}})
+    with sweeps.StudyStorage(settings.db_url) as storage:
+        sweep_id = sweeps.create(sessions, storage, request)
+        died = subprocess.run([sys.executable, "-c", DIES_AFTER_ASK, str(sweep_id)], env=settings_env(settings),
+                              cwd=REPO, capture_output=True, timeout=120)
+        assert died.returncode == 17, died.stderr.decode()
+        study = optuna.load_study(study_name=sweeps.study_name(sweep_id), storage=storage.get())
+        assert [trial.state for trial in study.get_trials()] == [TrialState.RUNNING]  # asked, and no job for it
+        with sessions() as session:
+            assert session.scalars(select(Job).where(Job.sweep_id == sweep_id)).all() == []
+
+        for _ in range(2 * request.planned):  # the next sweeper takes over: one trial at a time (max_parallel 1)
+            sweeps.advance(sessions, storage, sweep_id)
+            Worker(settings).run(burst=True)
+        sweeps.advance(sessions, storage, sweep_id)
+        with sessions() as session:
+            assert session.get(Sweep, sweep_id).status == SweepStatus.finished
+            trial_jobs = {job.trial: job for job in session.scalars(select(Job).where(Job.sweep_id == sweep_id))}
+        trials = {trial.number: trial for trial in study.get_trials()}
+    assert sorted(trial_jobs) == sorted(trials) == [0, 1, 2]  # exactly its planned trials, no gap
+    for number, trial in trials.items():
+        job = trial_jobs[number]
+        assert job.status == JobStatus.succeeded and trial.state == TrialState.COMPLETE
+        assert trial.value == job.best_test_accuracy and trial.params == {"lr": job.lr}

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -44,19 +47,41 @@ def _weights(settings, job_id: int) -> dict:  # type: ignore[no-untyped-def]
     return checkpoints.load(checkpoints.checkpoint_path(settings.checkpoint_dir, job_id, "last"))["model"]
 
 
+def _saved_position(settings, job_id: int) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    """(epoch, batch within the next epoch) of the job's last checkpoint: where a resumed job starts."""
+    saved = checkpoints.load(checkpoints.checkpoint_path(settings.checkpoint_dir, job_id, "last"))
+    return saved["epoch"], saved["step_in_epoch"]
+
+
+def _resumed_at(log: Path, job_id: int) -> list[tuple[int, int]]:
+    return [(int(epoch), int(batch)) for epoch, batch in
+            re.findall(rf"resumes after epoch (\d+), batch (\d+) \[job_id={job_id} ", log.read_text())]
+
+
+def _epochs_trained(logs: list[Path], job_id: int) -> int:
+    """Epochs trained to their end by any of these workers (each logs one line per epoch)."""
+    return sum(len(re.findall(rf"epoch \d+/\d+: loss .*\[job_id={job_id} ", log.read_text())) for log in logs)
+
+
 @both_databases
 def test_a_worker_killed_mid_job_is_replaced_and_the_result_is_bit_identical(
-        client: TestClient, processes: Processes, settings, sessions) -> None:  # type: ignore[no-untyped-def]
+        client: TestClient, processes: Processes, settings, sessions, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     killed_job = client.post("/jobs", json={**JOB, "epochs": 5}).json()["id"]
-    first = processes.worker()
+    logs = [tmp_path / "first.log", tmp_path / "second.log"]
+    first = processes.worker(log=logs[0])
     wait_for(lambda: _job(client, killed_job)["progress"]["epoch"] >= 2 and _job(client, killed_job)["progress"]["fraction"] > 0.2,
              timeout=120, what="the third epoch to be under way")
     first.send_signal(signal.SIGKILL)
     first.wait()
     assert _job(client, killed_job)["status"] == "running"  # nobody knows yet that its worker died
-    processes.worker()
+    saved = _saved_position(settings, killed_job)
+    processes.worker(log=logs[1])
     done = _wait_status(client, killed_job, "succeeded")
     assert done["attempts"] == 2
+    # A resume, not a restart (both end with the same weights): the second worker starts where the first saved,
+    # and the two trained at most one epoch more than the job has.
+    assert _resumed_at(logs[1], killed_job) == [saved] and saved[0] >= 2
+    assert _epochs_trained(logs, killed_job) <= 5 + 1
     with sessions.begin() as session:
         epochs = session.scalars(select(EpochMetric.epoch).where(EpochMetric.job_id == killed_job)).all()
     assert sorted(epochs) == [1, 2, 3, 4, 5]
@@ -91,6 +116,35 @@ def test_sigterm_saves_mid_epoch_hands_back_and_the_resumed_job_is_bit_identical
     _wait_status(client, clean_job, "succeeded")
     for a, b in zip(_weights(settings, job_id).values(), _weights(settings, clean_job).values(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_a_worker_killed_after_its_checkpoint_and_before_its_row_loses_no_epoch(
+        client: TestClient, processes: Processes, settings, sessions, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The files first, then the database: an epoch whose checkpoint landed but whose row did not is recorded
+    when the job resumes, and is not trained again."""
+    job_id = client.post("/jobs", json={**JOB, "epochs": 3}).json()["id"]
+    logs = [tmp_path / "first.log", tmp_path / "second.log"]
+    first = processes.worker(log=logs[0])
+    wait_for(lambda: (p := _job(client, job_id)["progress"])["epoch"] == 1 and p["fraction"] > 0.1, timeout=120,
+             what="the second epoch to be under way")
+    # Take SQLite's write lock: the worker can write files but not rows.
+    lock = sqlite3.connect(settings.db_url.removeprefix("sqlite:///"), isolation_level=None)
+    lock.execute("BEGIN IMMEDIATE")
+    try:
+        wait_for(lambda: _saved_position(settings, job_id) == (2, 0), timeout=120,
+                 what="the second epoch's checkpoint")
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    assert [m["epoch"] for m in client.get(f"/jobs/{job_id}/metrics").json()] == [1]  # its row never landed
+    processes.worker(log=logs[1])
+    _wait_status(client, job_id, "succeeded")
+    assert [m["epoch"] for m in client.get(f"/jobs/{job_id}/metrics").json()] == [1, 2, 3]
+    assert _resumed_at(logs[1], job_id) == [(2, 0)]
+    assert _epochs_trained(logs, job_id) == 2  # epoch 3 by the second worker; epoch 2's line never got written
+    assert _epochs_trained(logs[1:], job_id) == 1
 
 
 def test_the_first_sigterm_asks_to_stop_and_a_second_exits_at_once(settings) -> None:  # type: ignore[no-untyped-def]
