@@ -131,3 +131,12 @@ class DefaultModel(Base):
 
     dataset: Mapped[str] = mapped_column(String(32), primary_key=True)
     job_id: Mapped[int] = mapped_column(BigId, ForeignKey("jobs.id", ondelete="CASCADE"))
+
+
+class SignInAttempts(Base):
+    """Sign-in attempts per client address in its current minute: one count for every API process and host."""
+    __tablename__ = "sign_in_attempts"
+
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[float] = mapped_column(Float)  # Unix seconds, which every process and host shares
+    attempts: Mapped[int] = mapped_column(Integer)

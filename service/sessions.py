@@ -2,8 +2,8 @@
 
 Browsers cannot add `Authorization` to a page load or an EventSource, so the person types the key once
 (POST /session) and gets a cookie: `expiry.nonce.signature`, signed with a key derived from the API key
-(rotating the API key signs everyone out), valid for MNISTLAB_SESSION_HOURS. `SignInGuard` slows and
-counts wrong keys and refuses an address that keeps guessing.
+(rotating the API key signs everyone out), valid for MNISTLAB_SESSION_HOURS. `SignInGuard` counts sign-in
+attempts in the database and refuses an address that keeps guessing; a wrong key is answered slowly.
 """
 
 from __future__ import annotations
@@ -11,15 +11,21 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 import secrets
 import time
-from collections import defaultdict, deque
 from urllib.parse import urlsplit
 
+from sqlalchemy import case, delete, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import sessionmaker
+
 from mnistlab.settings import Settings
+from mnistlab.tables import SignInAttempts
 
 COOKIE = "mnistlab_session"
-FAILURES_PER_MINUTE = 10  # wrong keys from one address before it is refused for a minute
+FAILURES_PER_MINUTE = 10  # sign-in attempts (right keys aside) from one address before it is refused for a minute
 WINDOW = 60.0
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -53,30 +59,38 @@ def session_signer(settings: Settings) -> SessionSigner | None:
 
 
 class SignInGuard:
-    """Wrong keys per client address over the last minute; 10 of them and the address waits out the minute."""
+    """Sign-in attempts per client address, counted in the database before the key is read: every API process
+    and host shares one count, and requests that send their bodies late are counted all the same. Ten in a
+    minute and the address waits out the minute (429); an attempt with the right key is not held against it."""
 
-    def __init__(self) -> None:
-        self._failures: dict[str, deque[float]] = defaultdict(deque)
+    def __init__(self, sessions: sessionmaker) -> None:
+        self._sessions = sessions
 
-    def _recent(self, address: str, now: float) -> deque[float]:
-        failures = self._failures[address]
-        while failures and failures[0] <= now - WINDOW:
-            failures.popleft()
-        if not failures:
-            del self._failures[address]  # bounded: only addresses with recent failures are kept
-            return deque()
-        return failures
-
-    def retry_after(self, address: str, now: float | None = None) -> int:
-        """Seconds this address must wait before trying again (0: it may try now)."""
-        now = time.monotonic() if now is None else now
-        failures = self._recent(address, now)
-        if len(failures) < FAILURES_PER_MINUTE:
+    def attempt(self, address: str, now: float | None = None) -> int:
+        """Count one attempt from `address`: the seconds it must wait (0: it may go on)."""
+        now = time.time() if now is None else now
+        table = SignInAttempts.__table__
+        over = table.c.window_start <= now - WINDOW  # the stored minute has passed
+        with self._sessions.begin() as session:
+            dialect = session.get_bind().dialect.name
+            statement = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(table).values(
+                address=address, window_start=now, attempts=1)
+            # One statement, so two processes counting at once both count (no read-then-write race).
+            statement = statement.on_conflict_do_update(index_elements=[table.c.address], set_={
+                "attempts": case((over, 1), else_=table.c.attempts + 1),
+                "window_start": case((over, now), else_=table.c.window_start)})
+            attempts, start = session.execute(statement.returning(table.c.attempts, table.c.window_start)).one()
+            session.execute(delete(table).where(over))  # other addresses' past minutes: the table stays small
+        if attempts <= FAILURES_PER_MINUTE:
             return 0
-        return max(1, int(failures[-FAILURES_PER_MINUTE] + WINDOW - now + 0.999))
+        return max(1, math.ceil(start + WINDOW - now))
 
-    def failed(self, address: str, now: float | None = None) -> None:
-        self._failures[address].append(time.monotonic() if now is None else now)
+    def forgive(self, address: str) -> None:
+        """The right key: this attempt does not count."""
+        table = SignInAttempts.__table__
+        with self._sessions.begin() as session:
+            session.execute(update(table).where(table.c.address == address, table.c.attempts > 0)
+                            .values(attempts=table.c.attempts - 1))
 
 
 def cookie_from(headers: list[tuple[bytes, bytes]]) -> str | None:

@@ -54,7 +54,7 @@ class AppState:
                    registry=registry, pipeline=PredictionPipeline(metrics, max_pixels=settings.max_pixels),
                    data=data, evaluator=Evaluator(data), metrics=metrics, studies=StudyStorage(settings.db_url),
                    exporter=exporter, events=Broadcaster(settings, reads, metrics),
-                   signer=session_signer(settings), sign_in_guard=SignInGuard())
+                   signer=session_signer(settings), sign_in_guard=SignInGuard(sessions))
 
     def close(self) -> None:
         self.studies.close()

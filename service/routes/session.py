@@ -8,6 +8,7 @@ import json
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from service.deps import StateDep
@@ -57,14 +58,15 @@ async def sign_in(request: Request, state: StateDep) -> Response:
     if not same_origin(request.headers.raw):
         raise Forbidden("cross-site sign-in refused: sign in from this site's own page")
     address = request.client.host if request.client else "unknown"
-    if wait := state.sign_in_guard.retry_after(address):
-        raise TooManyRequests(f"too many wrong keys from {address}: try again in {wait} s", retry_after=wait)
+    # Counted before the body is read: a client cannot open many requests and send their keys later.
+    if wait := await run_in_threadpool(state.sign_in_guard.attempt, address):
+        raise TooManyRequests(f"too many sign-in attempts from {address}: try again in {wait} s", retry_after=wait)
     given, form = await _given_key(request)
     if not hmac.compare_digest(given.encode(), settings.key.encode()):
-        state.sign_in_guard.failed(address)
         state.metrics.signin_failures.inc()
         await asyncio.sleep(WRONG_KEY_DELAY)
         raise Unauthorized("wrong API key")
+    await run_in_threadpool(state.sign_in_guard.forgive, address)
     value, expires = signer.issue()
     response: Response
     if form:

@@ -120,7 +120,7 @@ def test_processes_starting_together_migrate_once_without_errors(database: str) 
     # Alembic logs each step it runs: exactly one process ran them all, the other three found them done.
     steps = [[line.split("Running upgrade", 1)[1].strip() for line in err.splitlines() if "Running upgrade" in line]
              for err in errors]
-    assert sorted(len(ran) for ran in steps) == [0, 0, 0, 7], errors
+    assert sorted(len(ran) for ran in steps) == [0, 0, 0, 8], errors
     assert max(steps, key=len) == ["-> 0001, Initial schema: jobs, their epoch metrics, live workers, default "
                                    "models (mnistlab before Alembic).",
                                    "0001 -> 0002, Optimizer hyper-parameters in one JSON column "
@@ -133,7 +133,9 @@ def test_processes_starting_together_migrate_once_without_errors(database: str) 
                                    "0005 -> 0006, Augmentation and label smoothing: jobs.augmentation, "
                                    "jobs.label_smoothing.",
                                    "0006 -> 0007, What reproduces a job beside its config: jobs.environment "
-                                   "(mnistlab and torch versions, the data's sha256)."]
+                                   "(mnistlab and torch versions, the data's sha256).",
+                                   "0007 -> 0008, Sign-in attempts per client address, in the database: one limit "
+                                   "for every API process and host."]
     engine = make_engine(database)
     try:
         with engine.connect() as connection:

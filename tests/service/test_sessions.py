@@ -11,7 +11,8 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from service.app import create_app
-from service.sessions import COOKIE, FAILURES_PER_MINUTE, SessionSigner
+from service.sessions import COOKIE, FAILURES_PER_MINUTE, SessionSigner, SignInGuard
+from tests.helpers.postgres import both_databases
 from tests.helpers.servers import make_settings
 
 KEY = "s3ssion-key-for-tests"
@@ -118,7 +119,7 @@ def test_wrong_keys_are_counted_and_ten_a_minute_get_429(tmp_path: Path) -> None
         assert re.search(rf"^mnistlab_signin_failures_total {FAILURES_PER_MINUTE}\.0$", metrics, re.M)
         limited = client.post("/session", json={"key": KEY})  # even the right key, for the rest of the minute
         assert limited.status_code == 429 and 50 <= int(limited.headers["retry-after"]) <= 60
-        assert "too many wrong keys" in limited.json()["detail"]
+        assert "too many sign-in attempts" in limited.json()["detail"]
         assert client.get("/jobs", headers={"Authorization": f"Bearer {KEY}"}).status_code == 200  # programs go on
 
 
@@ -158,3 +159,18 @@ def test_the_openapi_schema_documents_bearer_and_the_cookie(tmp_path: Path) -> N
                                      "description": "Authorization: Bearer <MNISTLAB_API_KEY>"}
         assert schemes["session"]["in"] == "cookie" and schemes["session"]["name"] == COOKIE
         assert schema["security"] == [{"bearer": []}, {"session": []}]
+
+
+@both_databases
+def test_sign_in_attempts_are_one_count_for_every_process_per_address_and_minute(sessions) -> None:  # type: ignore[no-untyped-def]
+    first, second = SignInGuard(sessions), SignInGuard(sessions)  # as two API processes would hold them
+    start = 1_800_000_000.0
+    for attempt in range(FAILURES_PER_MINUTE):
+        assert (first if attempt % 2 else second).attempt("10.0.0.1", now=start + attempt) == 0
+    assert first.attempt("10.0.0.1", now=start + 20) == 40  # the rest of the minute that began at `start`
+    assert second.attempt("10.0.0.1", now=start + 59.5) == 1
+    assert first.attempt("10.0.0.2", now=start + 30) == 0  # another address is not held back
+    second.forgive("10.0.0.2")  # a right key: that attempt does not count
+    assert all(first.attempt("10.0.0.2", now=start + 31) == 0 for _ in range(FAILURES_PER_MINUTE))
+    assert first.attempt("10.0.0.2", now=start + 32) > 0
+    assert second.attempt("10.0.0.1", now=start + 60) == 0  # a new minute

@@ -14,7 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 from prometheus_client.mmap_dict import MmapedDict
+from sqlalchemy import text
 
+from mnistlab.db import make_engine
 from mnistlab.settings import Settings
 from service.routes.session import WRONG_KEY_DELAY
 from service.sessions import FAILURES_PER_MINUTE
@@ -142,6 +144,17 @@ def test_sign_in_attempts_are_counted_before_their_bodies_and_across_api_process
     connections = [socket.create_connection(("127.0.0.1", port), timeout=60) for _ in range(40)]
     for connection in connections:
         connection.sendall(head)
+    # Every attempt is counted while its key has not even been sent.
+    engine = make_engine(keyed.db_url)
+
+    def counted() -> int | None:  # a transaction per look: one would keep seeing its first snapshot
+        with engine.connect() as database:
+            return database.scalar(text("SELECT attempts FROM sign_in_attempts WHERE address = '127.0.0.1'"))
+
+    try:
+        wait_for(lambda: counted() == len(connections), timeout=30, what="40 attempts counted before their bodies")
+    finally:
+        engine.dispose()
     sent_at = []
     for connection in connections:
         sent_at.append(time.monotonic())
