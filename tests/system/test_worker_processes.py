@@ -124,7 +124,9 @@ def test_a_worker_killed_after_its_checkpoint_and_before_its_row_loses_no_epoch(
     when the job resumes, and is not trained again."""
     job_id = client.post("/jobs", json={**JOB, "epochs": 3}).json()["id"]
     logs = [tmp_path / "first.log", tmp_path / "second.log"]
-    first = processes.worker(log=logs[0])
+    # A long lease: a worker whose heartbeats do not get through for half of it stops writing (fenced off).
+    patient = make_settings(settings.home, settings.datasets_dir, database_url=settings.db_url, heartbeat_timeout=120)
+    first = processes.worker(log=logs[0], settings=patient)
     wait_for(lambda: (p := _job(client, job_id)["progress"])["epoch"] == 1 and p["fraction"] > 0.1, timeout=120,
              what="the second epoch to be under way")
     # Take SQLite's write lock: the worker can write files but not rows.
