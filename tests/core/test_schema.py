@@ -110,10 +110,16 @@ def test_optimizer_settings_of_old_jobs_move_into_optimizer_params(database: str
 
 
 @both_databases
-def test_processes_starting_together_migrate_once_without_errors(database: str) -> None:
-    code = "import sys; from mnistlab import logs, schema; from mnistlab.db import make_engine; " \
-           "logs.configure(level='INFO', json_lines=False); schema.upgrade(make_engine(sys.argv[1]))"
-    starting = [subprocess.Popen([sys.executable, "-c", code, database], cwd=REPO, stderr=subprocess.PIPE)
+def test_processes_starting_together_migrate_once_without_errors(database: str, tmp_path: Path) -> None:
+    # Each process, once imported and ready, waits for the other three (a barrier of files), then migrates:
+    # the four reach the database together, not one after another's start-up.
+    code = ("import os, sys, time; from pathlib import Path; from mnistlab import logs, schema; "
+            "from mnistlab.db import make_engine; logs.configure(level='INFO', json_lines=False); "
+            "engine = make_engine(sys.argv[1]); gate = Path(sys.argv[2]); (gate / str(os.getpid())).touch(); "
+            "[time.sleep(0.001) for _ in iter(lambda: len(list(gate.iterdir())) < 4, False)]; schema.upgrade(engine)")
+    gate = tmp_path / "barrier"
+    gate.mkdir()
+    starting = [subprocess.Popen([sys.executable, "-c", code, database, str(gate)], cwd=REPO, stderr=subprocess.PIPE)
                 for _ in range(4)]
     errors = [process.communicate(timeout=120)[1].decode() for process in starting]
     assert [process.returncode for process in starting] == [0, 0, 0, 0], errors
