@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import platform
@@ -41,6 +42,10 @@ from workers.training import (
 log = logging.getLogger(__name__)
 DATA_CACHE_SIZE = 2  # (dataset, device) pairs kept in memory between jobs
 MAX_RETRY_WAIT = 10.0  # seconds between attempts to reach a database that is down
+
+
+class CheckpointFolderFull(Exception):
+    """No room for a checkpoint: the job fails with this message; the worker and the API go on."""
 
 
 @dataclass(frozen=True)
@@ -139,7 +144,8 @@ class Worker:
         job_log.info("claimed (attempt %s, %.2fs after submission)", job.attempts, waited)
         try:
             outcome = self._train(job, job_log)
-        except DatasetUnavailable as error:
+        except (DatasetUnavailable, CheckpointFolderFull) as error:
+            job_log.error("failed: %s", error)
             outcome = Outcome(JobStatus.failed, one_line(str(error)))
         except OperationalError as error:
             # Not the job's fault: leave it running under our name; once our heartbeat is stale, a worker
@@ -254,12 +260,21 @@ class Worker:
     def _save_epoch(self, job: Job, state: TrainState) -> None:
         """Best first, then last: killed in between, the job redoes this epoch and writes both again."""
         payload, last_path = checkpoint_payload(state, job.config), self._path(job, "last")
-        if state.best_epoch == state.epoch:
-            best_path = self._path(job, "best")
-            checkpoints.save_atomic(payload, best_path)
-            checkpoints.copy_atomic(best_path, last_path)  # the same checkpoint: linked, not written twice
-        else:
-            checkpoints.save_atomic(payload, last_path)
+        try:
+            if state.best_epoch == state.epoch:
+                best_path = self._path(job, "best")
+                checkpoints.save_atomic(payload, best_path)
+                checkpoints.copy_atomic(best_path, last_path)  # the same checkpoint: linked, not written twice
+            else:
+                checkpoints.save_atomic(payload, last_path)
+        except OSError as error:
+            if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            # save_atomic wrote to a temp file and removed it: the checkpoints of earlier epochs are as they were.
+            raise CheckpointFolderFull(
+                f"the checkpoint folder {self.settings.checkpoint_dir} is full ({error.strerror}) at epoch "
+                f"{state.epoch}'s checkpoint; the earlier epochs' checkpoints are intact: free space there and "
+                f"run the job again") from None
 
     def _record_epoch(self, job: Job, state: TrainState, metric: dict[str, float],
                       job_log: logging.LoggerAdapter) -> bool:

@@ -6,8 +6,10 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from fastapi.testclient import TestClient
@@ -15,7 +17,10 @@ from sqlalchemy import select
 
 from mnistlab.tables import Job, WorkerRecord
 from models_store import checkpoints
-from tests.helpers.servers import REPO, Processes, start_server, wait_for
+from service.app import create_app
+from tests.helpers.images import png
+from tests.helpers.jobs import QUICK_JOB
+from tests.helpers.servers import REPO, Processes, make_settings, start_server, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.datasets]
 
@@ -149,3 +154,47 @@ def test_a_worker_whose_server_died_before_it_started_exits(processes: Processes
     # Its real parent is this test, not the (long gone) server it names: it must not stay to train unsupervised.
     worker = processes.worker("--parent-pid", "999999999")
     assert worker.wait(timeout=60) == 0
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """An 8 MB tmpfs: a checkpoint folder that can fill up."""
+    folder = tmp_path / "small-disk"
+    folder.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(folder)], check=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+def test_a_full_checkpoint_folder_fails_the_job_by_name_and_keeps_its_last_checkpoint(
+        small_disk: Path, processes: Processes, settings) -> None:  # type: ignore[no-untyped-def]
+    on_small_disk = make_settings(settings.home, settings.datasets_dir, database_url=settings.db_url,
+                                  checkpoints=small_disk)
+    with TestClient(create_app(on_small_disk)) as client:
+        job_id = client.post("/jobs", json={"dataset": "mnist", "model": "cnn", "optimizer": "adam", "epochs": 4,
+                                            "batch_size": 64, "seed": 2}).json()["id"]
+        worker = processes.worker(settings=on_small_disk)
+        wait_for(lambda: len(client.get(f"/jobs/{job_id}/metrics").json()) == 1, timeout=120, what="epoch 1")
+        free = os.statvfs(small_disk)
+        filler = small_disk / "filler"
+        filler.write_bytes(b"\0" * (free.f_bavail * free.f_frsize - 4096))  # 4 KB left: no room for epoch 2
+        failed = wait_for(lambda: (job := client.get(f"/jobs/{job_id}").json())["status"] == "failed" and job,
+                          timeout=120, what="the job to fail")
+        assert f"the checkpoint folder {small_disk} is full (No space left on device) at epoch 2" in failed["error"]
+        assert [m["epoch"] for m in client.get(f"/jobs/{job_id}/metrics").json()] == [1]
+        for which in ("last", "best"):  # the earlier checkpoint as it was, and nothing half-written beside it
+            assert checkpoints.load(checkpoints.checkpoint_path(small_disk, job_id, which))["epoch"] == 1
+        assert sorted(path.name for path in small_disk.rglob("*") if path.is_file()) == sorted(
+            ["filler", *(checkpoints.checkpoint_path(small_disk, job_id, w).name for w in ("best", "last"))])
+        # The API goes on answering, and the worker goes on working once there is room again.
+        assert client.get("/health").status_code == 200 and client.get("/jobs").status_code == 200
+        blank = png(np.zeros((28, 28), dtype=np.uint8))  # its model is served from the intact checkpoint
+        predicted = client.post(f"/predict?job_id={job_id}", content=blank, headers={"Content-Type": "image/png"})
+        assert predicted.status_code == 200 and predicted.json()["model"]["epoch"] == 1
+        assert worker.poll() is None
+        filler.unlink()
+        again = client.post("/jobs", json=QUICK_JOB).json()["id"]
+        wait_for(lambda: client.get(f"/jobs/{again}").json()["status"] == "succeeded", timeout=120,
+                 what="a job after space was freed")
