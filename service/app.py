@@ -11,11 +11,12 @@ from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from sqlalchemy.exc import OperationalError
 
 from mnistlab import __version__
 from mnistlab.settings import Settings
 from service.auth import ApiKeyMiddleware
-from service.errors import DomainError, domain_error_handler
+from service.errors import DomainError, database_unavailable_handler, domain_error_handler
 from service.fast_lane import FastLane
 from service.metrics import (
     METRICS_DIR_VARIABLE,
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None, *, freeze_after_startup: bool =
                   telemetry={"tracing": False, "metrics": False, "logs": False},
                   description="Train and serve small PyTorch classifiers for MNIST and Fashion-MNIST.")
     app.add_exception_handler(DomainError, domain_error_handler)
+    app.add_exception_handler(OperationalError, database_unavailable_handler)
     # Innermost of ours: the key check and the metrics still see what the lane answers.
     app.add_middleware(FastLane, lanes=[*predict.LANES, *inference_v2.LANES])
     if settings.key is not None:

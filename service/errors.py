@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+
+from mnistlab.logs import first_line
+
+log = logging.getLogger(__name__)
+DATABASE_RETRY_AFTER = 5  # seconds: a restarting database is usually back within a few
 
 
 class DomainError(Exception):
@@ -74,3 +82,13 @@ class Unavailable(RetryLater):
 async def domain_error_handler(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, DomainError)
     return JSONResponse({"detail": error.body()}, status_code=error.status_code, headers=error.headers)
+
+
+async def database_unavailable_handler(request: Request, error: Exception) -> JSONResponse:
+    """The database is away (restarting, unreachable) or too busy: 503 with Retry-After, not a 500. The
+    engines ping pooled connections before use, so the first request after it returns reconnects."""
+    assert isinstance(error, OperationalError)
+    log.warning("%s %s: the database is unavailable: %s", request.method, request.url.path, first_line(error))
+    return JSONResponse({"detail": f"the database is unavailable ({first_line(error.orig or error)}): try again in "
+                                   f"{DATABASE_RETRY_AFTER} s"},
+                        status_code=503, headers={"Retry-After": str(DATABASE_RETRY_AFTER)})

@@ -61,9 +61,18 @@ class PostgresServer:
                    f"-c unix_socket_directories={self.root} -c max_connections=200")
         if not self.durable:  # speed over durability: the tests kill mnistlab processes, never this server
             options += " " + self.NOT_DURABLE
-        self._run(binary("pg_ctl"), "-D", str(self.data), "-l", str(self.root / "server.log"), "-o", options,
+        self._options = options
+        return self.launch()
+
+    def launch(self) -> "PostgresServer":
+        """Start the server (again, after halt())."""
+        self._run(binary("pg_ctl"), "-D", str(self.data), "-l", str(self.root / "server.log"), "-o", self._options,
                   "-w", "-t", "60", "start")
         return self
+
+    def halt(self) -> None:
+        """Stop the server as a restart does (fast: open connections are cut), keeping its data."""
+        self._run(binary("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     def stop(self) -> None:
         if (self.data / "postmaster.pid").exists():
