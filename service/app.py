@@ -12,11 +12,12 @@ from contextlib import asynccontextmanager, suppress
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException
 
 from mnistlab import __version__
 from mnistlab.settings import Settings
-from service.auth import ApiKeyMiddleware
-from service.errors import DomainError, database_unavailable_handler, domain_error_handler
+from service.auth import ApiKeyMiddleware, open_without_key
+from service.errors import DomainError, database_unavailable_handler, domain_error_handler, http_error_handler
 from service.fast_lane import FastLane
 from service.metrics import (
     METRICS_DIR_VARIABLE,
@@ -83,12 +84,13 @@ def create_app(settings: Settings | None = None, *, freeze_after_startup: bool =
                   description="Train and serve small PyTorch classifiers for MNIST and Fashion-MNIST.")
     app.add_exception_handler(DomainError, domain_error_handler)
     app.add_exception_handler(OperationalError, database_unavailable_handler)
+    app.add_exception_handler(HTTPException, http_error_handler)
     # Innermost of ours: the key check and the metrics still see what the lane answers.
     app.add_middleware(FastLane, lanes=[*predict.LANES, *inference_v2.LANES])
     if settings.key is not None:
         app.add_middleware(ApiKeyMiddleware, key=settings.key, public_predict=settings.public_predict,
                            signer=session_signer(settings))
-        app.openapi = document_security(app.openapi)  # type: ignore[method-assign]
+        app.openapi = document_security(app.openapi, public_predict=settings.public_predict)  # type: ignore[method-assign]
     if settings.allowed_origins:  # added last: it runs first, so preflight requests need no key
         app.add_middleware(CORSMiddleware, allow_origins=settings.allowed_origins, allow_methods=["*"],
                            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID"])
@@ -102,8 +104,9 @@ def create_app(settings: Settings | None = None, *, freeze_after_startup: bool =
     return app
 
 
-def document_security(openapi: Callable[[], dict]) -> Callable[[], dict]:
-    """FastAPI's OpenAPI schema, saying also that every operation takes the Bearer key or the session cookie."""
+def document_security(openapi: Callable[[], dict], *, public_predict: bool) -> Callable[[], dict]:
+    """FastAPI's OpenAPI schema, saying also that every operation takes the Bearer key or the session cookie,
+    except those open to all (service/auth.py decides which, for both)."""
     def with_security() -> dict:
         schema = openapi()  # FastAPI's, made once and kept
         if "security" not in schema:
@@ -112,6 +115,10 @@ def document_security(openapi: Callable[[], dict]) -> Callable[[], dict]:
                 "session": {"type": "apiKey", "in": "cookie", "name": COOKIE,
                             "description": "what POST /session sets in a browser"}}
             schema["security"] = [{"bearer": []}, {"session": []}]
+            for path, operations in schema["paths"].items():
+                for method, operation in operations.items():
+                    if open_without_key(method.upper(), path, public_predict=public_predict):
+                        operation["security"] = []  # open: no credentials needed
         return schema
 
     return with_security

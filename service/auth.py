@@ -24,18 +24,24 @@ PAGES = {"/", "/docs", "/redoc"}  # what a person opens in a browser: without a 
 SIGN_IN_PAGE = (Path(__file__).parent / "static" / "signin.html").read_bytes()
 
 
+def open_without_key(method: str, path: str, *, public_predict: bool) -> bool:
+    """Whether a request passes without the key: the one rule for the check below and for the OpenAPI document."""
+    if (method, path) in OPEN_ALWAYS or method == "OPTIONS":
+        return True
+    return public_predict and ((method, path) in OPEN_WHEN_PUBLIC_PREDICT or path == INFERENCE_PROTOCOL
+                               or path.startswith(INFERENCE_PROTOCOL + "/"))
+
+
 class ApiKeyMiddleware:
     def __init__(self, app: ASGIApp, *, key: str, public_predict: bool, signer: SessionSigner) -> None:
         self.app = app
         self._expected = f"Bearer {key}".encode()
-        self._open = OPEN_ALWAYS | (OPEN_WHEN_PUBLIC_PREDICT if public_predict else set())
-        self._public_protocol = public_predict
+        self._public_predict = public_predict
         self._signer = signer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        protocol = self._public_protocol and (path == INFERENCE_PROTOCOL or path.startswith(INFERENCE_PROTOCOL + "/"))
-        if scope["type"] != "http" or (scope["method"], path) in self._open or scope["method"] == "OPTIONS" or protocol:
+        if scope["type"] != "http" or open_without_key(scope["method"], path, public_predict=self._public_predict):
             await self.app(scope, receive, send)
             return
         headers = scope["headers"]

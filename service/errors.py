@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+import re
 
-from fastapi import Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException
 
 from mnistlab.logs import first_line
 
@@ -92,3 +95,26 @@ async def database_unavailable_handler(request: Request, error: Exception) -> JS
     return JSONResponse({"detail": f"the database is unavailable ({first_line(error.orig or error)}): try again in "
                                    f"{DATABASE_RETRY_AFTER} s"},
                         status_code=503, headers={"Retry-After": str(DATABASE_RETRY_AFTER)})
+
+
+async def http_error_handler(request: Request, error: Exception) -> Response:
+    """FastAPI's answer to HTTP errors, but a 405 lists in `Allow` every method the API documents at this
+    path: Starlette names only those of the first route it matched (GET /sweeps and POST /sweeps are two)."""
+    assert isinstance(error, HTTPException)
+    if error.status_code != 405:
+        return await http_exception_handler(request, error)
+    allowed = sorted({method for pattern, methods in _documented_methods(request.app)
+                      if pattern.match(request.url.path) for method in methods})
+    return JSONResponse({"detail": f"{request.method} is not allowed on {request.url.path}: use {', '.join(allowed)}"},
+                        status_code=405, headers={"Allow": ", ".join(allowed)})
+
+
+def _documented_methods(app: FastAPI) -> list[tuple[re.Pattern[str], set[str]]]:
+    """Each documented path as a pattern, with its methods; made from the OpenAPI document once per app."""
+    if not hasattr(app.state, "documented_methods"):
+        app.state.documented_methods = [
+            (re.compile("^" + "".join("[^/]+" if part.startswith("{") else re.escape(part)
+                                      for part in re.split(r"(\{[^}]+\})", path)) + "$"),
+             {method.upper() for method in operations})
+            for path, operations in app.openapi()["paths"].items()]
+    return app.state.documented_methods

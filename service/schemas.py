@@ -251,9 +251,14 @@ class ErrorOut(BaseModel):
     detail: str
 
 
+VALIDATION_ERROR = {"description": "Validation Error", "content": {"application/json": {"schema": {
+    "$ref": "#/components/schemas/HTTPValidationError"}}}}  # FastAPI's own: service.errors.Invalid is shaped so
+
+
 def error_responses(*codes: int) -> dict[int | str, dict]:
-    """OpenAPI entries for the domain errors a router can answer with (all shaped {"detail": "..."})."""
-    return {code: {"model": ErrorOut} for code in codes}
+    """OpenAPI entries for the domain errors a router can answer with: {"detail": "..."}, and for 422 a list
+    of problems, each naming its field, as FastAPI's validation errors are."""
+    return {code: VALIDATION_ERROR if code == 422 else {"model": ErrorOut} for code in codes}
 
 
 class TrialOut(BaseModel):
