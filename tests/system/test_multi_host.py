@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import signal
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -105,9 +107,10 @@ def test_two_worker_hosts_share_the_jobs_and_one_cut_off_mid_job_loses_nothing(
 
     cut_job = wait_for(worker1_mid_job_after_finishing_one, timeout=120, what="worker 1 mid-way through its 2nd job")
     link1.set("down")  # host 1 is cut off: it can reach neither PostgreSQL nor the API
-    wait_for(lambda: any(line.get("job_id") == cut_job and "giving the job up" in line["message"]
-                         for line in map(json.loads, logs[0].read_text().splitlines())),
-             timeout=30, what="worker 1 to fence itself off the cut job")
+    # ... and frozen at that very moment (as a VM paused, a process swapped out): it cannot notice the cut
+    # before the other host takes over, so only its fence stands between it and the shared checkpoint folder.
+    worker1.send_signal(signal.SIGSTOP)
+    processes.cleanups.insert(0, lambda: worker1.poll() is None and worker1.send_signal(signal.SIGCONT))
 
     def all_done() -> bool:
         return api.get("/jobs", params={"status": "succeeded"}).json()["total"] == JOBS
@@ -118,10 +121,29 @@ def test_two_worker_hosts_share_the_jobs_and_one_cut_off_mid_job_loses_nothing(
     for job_id, detail in jobs.items():  # each ran once: exactly its epochs, no epoch twice
         assert [m["epoch"] for m in api.get(f"/jobs/{job_id}/metrics").json()] == list(range(1, EPOCHS + 1))
         assert detail["attempts"] == (2 if job_id == cut_job else 1), detail
-    assert worker1.poll() is None, "the cut-off worker should wait for the database, not crash"
     rows_after_takeover = api.get(f"/jobs/{cut_job}/metrics").json()
     files_after_takeover = checkpoint_files(tmp_path / "shared" / "checkpoints", cut_job)
     assert set(files_after_takeover) == {"best.pt", "last.pt"}  # no temp file left behind by either writer
+
+    # Worker 1 wakes up, still cut off, mid-epoch of a job another host has finished: it must fence itself
+    # at once (its last beat is long past half the lease) and write nothing.
+    worker1.send_signal(signal.SIGCONT)
+    woken = time.monotonic()
+
+    def worker1_lines() -> list[dict]:
+        return [json.loads(line) for line in logs[0].read_text().splitlines()]
+
+    wait_for(lambda: any(line.get("job_id") == cut_job and "giving the job up" in line["message"]
+                         for line in worker1_lines()), timeout=30, what="worker 1 to fence itself off the cut job")
+    assert time.monotonic() - woken < 4.0  # within the heartbeat timeout, not whenever it finishes its epoch
+    wait_for(lambda: any(line.get("job_id") == cut_job and "given up" in line["message"] for line in worker1_lines()),
+             timeout=30, what="worker 1 to let the cut job go")
+    fence = next(i for i, line in enumerate(worker1_lines())
+                 if line.get("job_id") == cut_job and "giving the job up" in line["message"])
+    assert not [line for line in worker1_lines()[fence:]
+                if line.get("job_id") == cut_job and line["message"].startswith("epoch ")]  # no epoch after it
+    assert checkpoint_files(tmp_path / "shared" / "checkpoints", cut_job) == files_after_takeover
+    assert worker1.poll() is None, "the cut-off worker should wait for the database, not crash"
     link1.set("up")  # the host is back: its worker rejoins without a restart
     wait_for(lambda: "the database is reachable again" in logs[0].read_text(), timeout=60,
              what="worker 1 to reach the database again", interval=0.5)
