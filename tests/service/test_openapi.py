@@ -69,3 +69,17 @@ def test_a_sign_in_without_a_key_is_the_documented_422(keyed: TestClient) -> Non
     assert response.status_code == 422
     [problem] = response.json()["detail"]
     assert problem["loc"] == ["body", "key"] and "missing" in problem["msg"] and problem["type"] == "value_error"
+
+
+@pytest.mark.parametrize(("body", "content_type", "problem"), [
+    (b"{", "application/json", "json_invalid"), (b"\xff\xfe", "application/json", "json_invalid"),
+    (b"dataset=mnist", "application/x-www-form-urlencoded", "model_attributes_type"),
+    (b"--x\r\n", "multipart/form-data; boundary=x", "model_attributes_type"), (b"", None, "missing"),
+])
+def test_an_unparseable_job_is_the_documented_422(keyed: TestClient, body: bytes, content_type: str | None,
+                                                  problem: str) -> None:
+    document = keyed.get("/openapi.json", headers=BEARER).json()
+    assert "422" in document["paths"]["/jobs"]["post"]["responses"]
+    headers = {**BEARER, **({"Content-Type": content_type} if content_type else {})}
+    response = keyed.post("/jobs", content=body, headers=headers)
+    assert response.status_code == 422 and response.json()["detail"][0]["type"] == problem
