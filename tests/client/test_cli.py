@@ -81,9 +81,12 @@ def test_a_failed_job_exits_1_and_a_cancelled_one_2(lab: Lab) -> None:
 
 
 def test_ctrl_c_while_following_leaves_the_job_running(lab: Lab) -> None:
+    # Ctrl-C as a terminal sends it: SIGINT acted upon even when the suite itself runs in the background
+    # (a shell starts background jobs with SIGINT ignored, and children inherit that).
     follower = subprocess.Popen([sys.executable, "-m", "mnistlab.cli", "jobs", "submit", *QUICK, "--epochs", "200",
                                  "--follow"], env={**os.environ, **lab.env()}, cwd=REPO, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+                                stderr=subprocess.PIPE, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert follower.stderr is not None
     first = follower.stderr.readline()
     job_id = int(first.split()[1])  # "job N epoch 1/200: ..."
