@@ -54,9 +54,12 @@ class RunningServer:
 
 @contextmanager
 def mnistlab_server(*, workers: int = 0, datasets: Path | None = None, env: dict[str, str] | None = None,
-                    code: Path | None = None, serve_args: list[str] | None = None) -> Iterator[RunningServer]:
+                    code: Path | None = None, serve_args: list[str] | None = None,
+                    warm: bool = False) -> Iterator[RunningServer]:
     """A real `mnistlab serve` in a temp MNISTLAB_HOME on a free port, healthy (and its workers ready).
-    code: run the mnistlab found in that folder (another checkout, to compare with), not this one."""
+    code: run the mnistlab found in that folder (another checkout, to compare with), not this one.
+    warm: also wait until every API process has loaded the default models (the start-up's exports, seconds
+    of CPU, are then over: what is measured next is the server as it runs, not as it starts)."""
     port = free_port()
     with tempfile.TemporaryDirectory() as folder:
         home = Path(folder)
@@ -71,7 +74,7 @@ def mnistlab_server(*, workers: int = 0, datasets: Path | None = None, env: dict
                                        stderr=output, cwd=code)
         server = RunningServer(url=f"http://127.0.0.1:{port}", process=process, home=home, log=log)
         try:
-            while not _ready(server, workers):
+            while not _ready(server, workers, warm):
                 time.sleep(0.2)
             yield server
         finally:
@@ -85,10 +88,13 @@ def mnistlab_server(*, workers: int = 0, datasets: Path | None = None, env: dict
                 process.wait()
 
 
-def _ready(server: RunningServer, workers: int) -> bool:
+def _ready(server: RunningServer, workers: int, warm: bool) -> bool:
     assert server.process.poll() is None, server.log.read_text()
     try:
         healthy = httpx.get(f"{server.url}/health").status_code == 200
     except httpx.TransportError:
         return False
-    return healthy and server.log.read_text().count(" ready (devices") >= workers
+    log = server.log.read_text()
+    started_apis = log.count("Application startup complete.")
+    return (healthy and log.count(" ready (devices") >= workers
+            and (not warm or 0 < started_apis <= log.count("default models loaded in")))

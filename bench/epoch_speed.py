@@ -90,7 +90,7 @@ def timed(run: Callable[[], object], sync: Callable[[], None]) -> float:
 def live_worker_epochs(data_dir: Path, model: str, epochs: int) -> tuple[list[float], list[float]]:
     """A job trained by a real `serve --workers 1`: the wall seconds between successive epochs' records, and
     the job's own `seconds` of each epoch after the first (what the worker timed: training and evaluation)."""
-    with mnistlab_server(workers=1, env={"MNISTLAB_DATA_DIR": str(data_dir)}) as server:
+    with mnistlab_server(workers=1, env={"MNISTLAB_DATA_DIR": str(data_dir)}, warm=True) as server:
         job = {"dataset": "mnist", "model": model, "optimizer": "adam", "epochs": epochs, "batch_size": BATCH,
                "seed": 0, "device": "cpu"}
         job_id = httpx.post(f"{server.url}/jobs", json=job).json()["id"]

@@ -3,12 +3,18 @@
 A job's export lives in its checkpoint folder (`job-{id}/export-{which}-epoch-{E}.onnx`), so a second
 download reads a file, and a shared checkpoint mount shares exports between API processes and hosts. The
 shipped models' exports go to `shipped-exports/`, remade when the shipped file is newer. Files are written
-atomically: a crash mid-export leaves no half file under the final name.
+atomically: a crash mid-export leaves no half file under the final name. One export at a time per
+checkpoint folder, across threads, API processes and hosts (a lock file there): `serve`'s API processes all
+warm the same default models at start, and each export takes a core for seconds (dynamo traces the model),
+so the second process waits for the first one's file instead of tracing it again, beside a training worker.
 """
 
 from __future__ import annotations
 
+import fcntl
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +33,15 @@ class ModelExporter:
         # traces the module, which two threads should not do to one module at once.
         self._lock = threading.Lock()
 
+    @contextmanager
+    def _folder_lock(self) -> Iterator[None]:
+        """Held while one export is made in this checkpoint folder, by any process (flock: released by the
+        kernel if the holder dies)."""
+        self._checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        with open(self._checkpoint_dir / ".exports.lock", "ab") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield  # closing the file releases the lock
+
     def job_export_path(self, job_id: int, which: str, epoch: int, fmt: str) -> Path:
         return checkpoints.job_dir(self._checkpoint_dir, job_id) / f"export-{which}-epoch-{epoch}.{fmt}"
 
@@ -42,7 +57,7 @@ class ModelExporter:
     def export(self, model: "LoadedModel", path: Path, fmt: str) -> Path:
         """`path` made from `model` unless it is already there (fmt: one of EXPORT_FORMATS)."""
         shipped = model.dataset if model.job_id is None else None
-        with self._lock:
+        with self._lock, self._folder_lock():
             if not self.cached(path, shipped):
                 data = to_onnx(model.module, dataset=model.dataset, architecture=model.model,
                                class_names=model.class_names, job_id=model.job_id, epoch=model.epoch,

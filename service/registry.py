@@ -128,11 +128,13 @@ class ModelRegistry:
     def warm_defaults(self) -> None:
         """Load each data set's default now (exporting it for onnxruntime where no export is kept yet), so that
         the first prediction does not wait for it. Run in the background by serving processes."""
+        started = time.monotonic()
         for dataset in DATASET_CLASSES:
             try:
                 self.default(dataset)
             except Exception:  # a request will meet the same problem and answer it properly
                 log.exception("could not load the default %s model ahead of requests", dataset)
+        log.info("default models loaded in %.1fs", time.monotonic() - started)
 
     # --- choosing defaults (in the caller's write transaction) -----------------------------------------
 

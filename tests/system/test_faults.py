@@ -24,18 +24,27 @@ from tests.helpers.servers import REPO, Processes, make_settings, start_server, 
 
 pytestmark = [pytest.mark.slow, pytest.mark.datasets]
 
-WRITER = """
-import pathlib, sys, torch
+# One process imports torch once and forks a writer per line it reads (torch's import is seconds of CPU;
+# each of the test's twenty kills needs a fresh process, not a fresh interpreter). A writer says its pid,
+# then writes generation after generation; the test SIGKILLs it inside a write.
+WRITERS = """
+import os, pathlib, sys, torch
 from models_store.checkpoints import save_atomic
 from models_store.checkpoints import load
 path = pathlib.Path(sys.argv[1])
-generation = load(path)["generation"] if path.exists() else 0  # carry on from what is on disk, as a resumed job does
-while True:
-    generation += 1
-    payload = {"generation": generation, "weights": torch.full((4_000_000,), float(generation))}  # 16 MB
-    print("writing", generation, flush=True)  # the test kills us as soon as it reads this: inside the write
-    save_atomic(payload, path)
-    print("written", generation, flush=True)
+for _ in sys.stdin:
+    pid = os.fork()
+    if pid:  # the parent says how its writer ended: the signal that killed it
+        print("ended", os.waitpid(pid, 0)[1] & 0x7F, flush=True)
+        continue
+    generation = load(path)["generation"] if path.exists() else 0  # carry on from what is on disk, as a resumed job
+    print("pid", os.getpid(), flush=True)
+    while True:
+        generation += 1
+        payload = {"generation": generation, "weights": torch.full((4_000_000,), float(generation))}  # 16 MB
+        print("writing", generation, flush=True)  # the test kills us as soon as it reads this: inside the write
+        save_atomic(payload, path)
+        print("written", generation, flush=True)
 """
 
 
@@ -44,25 +53,37 @@ def test_sigkill_during_checkpoint_writes_always_leaves_a_loadable_file(tmp_path
     checkpoint_dir = tmp_path / "checkpoints"
     path = checkpoint_dir / "job-1" / "last.pt"
     last_seen = 0
-    for _ in range(20):
-        fresh = not path.exists()
-        writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], cwd=REPO, stdout=subprocess.PIPE, text=True)
-        assert writer.stdout is not None
-        lines = [writer.stdout.readline().split()]
-        if fresh:  # the very first run: let one write complete, so that there is an old file
-            lines += [writer.stdout.readline().split(), writer.stdout.readline().split()]
-        assert lines[-1][0] == "writing", lines
-        writing = int(lines[-1][1])
-        writer.send_signal(signal.SIGKILL)  # inside save_atomic, between "writing N" and "written N"
-        assert writer.wait() == -signal.SIGKILL
-        rest = writer.stdout.read().split()
-        writer.stdout.close()
-        assert rest in ([], ["written", str(writing)]), rest  # it got no further than this one write
-        payload = checkpoints.load(path)  # old or new, never half
-        generation = payload["generation"]
-        assert torch.equal(payload["weights"], torch.full((4_000_000,), float(generation)))
-        assert generation in (writing - 1, writing) and generation >= last_seen  # never older than before
-        last_seen = generation
+    writers = subprocess.Popen([sys.executable, "-c", WRITERS, str(path)], cwd=REPO, stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True)
+    assert writers.stdin is not None and writers.stdout is not None
+    try:
+        for _ in range(20):
+            fresh = not path.exists()
+            writers.stdin.write("go\n")
+            writers.stdin.flush()
+            tag, pid = writers.stdout.readline().split()
+            assert tag == "pid"
+            lines = [writers.stdout.readline().split()]
+            if fresh:  # the very first run: let one write complete, so that there is an old file
+                lines += [writers.stdout.readline().split(), writers.stdout.readline().split()]
+            assert lines[-1][0] == "writing", lines
+            writing = int(lines[-1][1])
+            os.kill(int(pid), signal.SIGKILL)  # inside save_atomic, between "writing N" and "written N"
+            rest = []  # what it printed before the kill landed, then how it ended
+            while (line := writers.stdout.readline().split())[0] != "ended":
+                rest.append(line)
+            assert line == ["ended", str(int(signal.SIGKILL))], line
+            assert rest in ([], [["written", str(writing)]]), rest  # it got no further than this one write
+            payload = checkpoints.load(path)  # old or new, never half
+            generation = payload["generation"]
+            assert torch.equal(payload["weights"], torch.full((4_000_000,), float(generation)))
+            assert generation in (writing - 1, writing) and generation >= last_seen  # never older than before
+            last_seen = generation
+    finally:
+        writers.kill()
+        writers.wait()
+        writers.stdin.close()
+        writers.stdout.close()
     leftovers = sorted(path.parent.glob(f".*{checkpoints.TEMP_SUFFIX}"))
     assert leftovers, "no kill landed while a temp file was being written"
     for temp in leftovers:  # what a worker starting a heartbeat timeout later finds

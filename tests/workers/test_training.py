@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mnistlab.datasets import load_split
+from mnistlab.datasets import Split, load_split
 from mnistlab.spec import JobConfig, early_stop_reason
 from models_store import checkpoints
 from workers.devices import available_devices, describe, resolve
@@ -47,9 +47,22 @@ RESUMABLE_IDS = ["adam", "adamw", "sgd-nesterov", "adam-onecycle", "sgd-cosine",
 def _train(small_data_dir: Path, config: JobConfig, epochs: int):  # type: ignore[no-untyped-def]
     train = load_split(small_data_dir, "mnist", train=True)
     test = load_split(small_data_dir, "mnist", train=False)
+    return _train_on(train, test, config, epochs)
+
+
+def _train_on(train: Split, test: Split, config: JobConfig, epochs: int):  # type: ignore[no-untyped-def]
     state = new_state(config, CPU)
     rows = [run_epoch(state, train, test, batch_size=config.batch_size) for _ in range(epochs)]
     return state, rows
+
+
+@pytest.fixture(scope="module")
+def few_images(small_data_dir: Path) -> tuple[Split, Split]:
+    """2,048 training and 500 test images: bit-identity needs several batches of every kind of state (the
+    optimizer's moments, the schedule, the shuffles, the augmentation's draws), not a useful model."""
+    train = load_split(small_data_dir, "mnist", train=True)
+    test = load_split(small_data_dir, "mnist", train=False)
+    return Split(train.images[:2048], train.labels[:2048]), Split(test.images[:500], test.labels[:500])
 
 
 def test_training_learns_and_reports_each_epoch(small_data_dir: Path) -> None:
@@ -69,15 +82,14 @@ def test_same_seed_gives_bit_identical_weights(small_data_dir: Path) -> None:
 
 
 @pytest.mark.parametrize("config", RESUMABLE, ids=RESUMABLE_IDS)
-def test_resuming_from_a_checkpoint_is_bit_identical_to_not_stopping(small_data_dir: Path, tmp_path: Path,
-                                                                     config: JobConfig) -> None:
-    uninterrupted, _ = _train(small_data_dir, config, 3)
-    halfway, _ = _train(small_data_dir, config, 1)
+def test_resuming_from_a_checkpoint_is_bit_identical_to_not_stopping(few_images: tuple[Split, Split],
+                                                                     tmp_path: Path, config: JobConfig) -> None:
+    train, test = few_images
+    uninterrupted, _ = _train_on(train, test, config, 3)
+    halfway, _ = _train_on(train, test, config, 1)
     path = tmp_path / "last.pt"
     checkpoints.save_atomic(checkpoint_payload(halfway, config), path)
     resumed = restore_state(checkpoints.load(path), config, CPU)
-    train = load_split(small_data_dir, "mnist", train=True)
-    test = load_split(small_data_dir, "mnist", train=False)
     for _ in range(2):
         run_epoch(resumed, train, test, batch_size=config.batch_size)
     assert resumed.epoch == 3 and len(resumed.history) == 3
@@ -115,21 +127,21 @@ def test_a_job_trains_on_each_device_this_machine_has(small_data_dir: Path, devi
 
 
 @pytest.mark.parametrize("config", RESUMABLE, ids=RESUMABLE_IDS)
-def test_an_epoch_stopped_mid_way_and_resumed_from_its_checkpoint_is_bit_identical(small_data_dir: Path,
-                                                                                    tmp_path: Path,
-                                                                                    config: JobConfig) -> None:
-    train = load_split(small_data_dir, "mnist", train=True)
-    test = load_split(small_data_dir, "mnist", train=False)
+def test_an_epoch_stopped_mid_way_and_resumed_from_its_checkpoint_is_bit_identical(
+        few_images: tuple[Split, Split], tmp_path: Path, config: JobConfig) -> None:
+    train, test = few_images
+    halfway = -(-len(train) // config.batch_size) // 2  # the batch the epoch stops at: mid-epoch
     whole = new_state(config, CPU)
     expected = [run_epoch(whole, train, test, batch_size=config.batch_size) for _ in range(2)]
     stopped = new_state(config, CPU)
     run_epoch(stopped, train, test, batch_size=config.batch_size)
     with pytest.raises(Stopped):
-        run_epoch(stopped, train, test, batch_size=config.batch_size, on_batch=lambda done, total: done == 7)
+        run_epoch(stopped, train, test, batch_size=config.batch_size,
+                  on_batch=lambda done, total: done == halfway)
     path = tmp_path / "last.pt"
     checkpoints.save_atomic(checkpoint_payload(stopped, config), path)
     resumed = restore_state(checkpoints.load(path), config, CPU)
-    assert (resumed.epoch, resumed.step_in_epoch) == (1, 7)
+    assert halfway >= 2 and (resumed.epoch, resumed.step_in_epoch) == (1, halfway)
     row = run_epoch(resumed, train, test, batch_size=config.batch_size)
     assert row["loss"] == expected[1]["loss"] and row["test_accuracy"] == expected[1]["test_accuracy"]
     for a, b in zip(whole.model.state_dict().values(), resumed.model.state_dict().values(), strict=True):
