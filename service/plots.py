@@ -13,6 +13,9 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 
+GRID_CELL = (32, 36)  # image_grid's cell in image pixels, in the proportions of its 1.6 x 1.8 inch cells
+
+
 def _png(figure: Figure) -> bytes:
     FigureCanvasAgg(figure)
     buffer = io.BytesIO()
@@ -43,16 +46,22 @@ def curves(series: Sequence[tuple[str, Sequence[dict]]], *, title: str) -> bytes
 
 
 def image_grid(images: np.ndarray, titles: Sequence[str], *, columns: int = 6) -> bytes:
-    """28x28 images in a grid, each with a title (labels, or "true -> predicted")."""
+    """28x28 images in a grid, each with a title (labels, or "true -> predicted").
+
+    One axes showing one mosaic, titles as text on it: an axes per image made a grid of 100 take ~1 s."""
     count = max(1, len(images))
     rows = math.ceil(count / columns)
+    side, width, height = 28, GRID_CELL[0], GRID_CELL[1]  # a cell: the image, a margin, its title above it
+    mosaic = np.full((rows * height, columns * width), np.nan)
     figure = Figure(figsize=(columns * 1.6, rows * 1.8))
-    for index in range(rows * columns):
-        ax = figure.add_subplot(rows, columns, index + 1)
-        ax.axis("off")
-        if index < len(images):
-            ax.imshow(images[index], cmap="gray", vmin=0, vmax=1)
-            ax.set_title(titles[index], fontsize=9)
+    ax = figure.add_axes((0.0, 0.0, 1.0, 1.0))
+    ax.axis("off")
+    for index, (image, title) in enumerate(zip(images, titles, strict=True)):
+        row, column = divmod(index, columns)
+        top, left = row * height + height - side - 2, column * width + (width - side) // 2
+        mosaic[top:top + side, left:left + side] = image
+        ax.text(left + side / 2, top - 1, title, ha="center", va="bottom", fontsize=9)
+    ax.imshow(mosaic, cmap=colormaps["gray"].with_extremes(bad="white"), vmin=0, vmax=1, interpolation="nearest")
     return _png(figure)
 
 

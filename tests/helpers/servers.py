@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -36,6 +37,13 @@ def make_settings(home: Path, data_dir: Path, **overrides: object) -> Settings:
                                      poll_interval=0.1)
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def copy_shipped_exports(exports: Path, settings: Settings) -> Settings:
+    """`settings` with the shipped models' exports (the `shipped_exports` fixture's) in its checkpoint folder, as
+    a server that ran before has them: a test that predicts then does not pay seconds of export first."""
+    shutil.copytree(exports, settings.checkpoint_dir / "shipped-exports", dirs_exist_ok=True)
+    return settings
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

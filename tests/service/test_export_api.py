@@ -55,6 +55,7 @@ def _assert_same_as_torch(model_bytes: bytes, network, images: np.ndarray) -> No
 
 
 @pytest.mark.slow
+@pytest.mark.fresh_exports
 @pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
 def test_the_shipped_models_exported_give_pytorchs_answers_on_the_whole_test_set(
         client: TestClient, data_dir: Path, dataset: str) -> None:

@@ -66,6 +66,7 @@ def test_the_default_runtime_is_onnxruntime_and_the_protocol_says_so(client: Tes
     assert _platform(client, "fashion-mnist") == ONNXRUNTIME_PLATFORM
 
 
+@pytest.mark.fresh_exports
 def test_the_setting_chooses_pytorch(settings: Settings, seven: bytes) -> None:
     with TestClient(create_app(settings.model_copy(update={"runtime": "torch"}))) as client:
         assert _platform(client) == PYTORCH_PLATFORM

@@ -12,7 +12,14 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.helpers.proxy import CuttableProxy
-from tests.helpers.servers import LiveServer, Processes, make_settings, start_server, wait_for
+from tests.helpers.servers import (
+    LiveServer,
+    Processes,
+    copy_shipped_exports,
+    make_settings,
+    start_server,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.datasets]
 
@@ -23,8 +30,10 @@ JOB = {"dataset": "mnist", "model": "linear", "epochs": 2, "batch_size": 200, "s
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, small_data_dir: Path) -> Iterator[LiveServer]:
-    settings = make_settings(tmp_path_factory.mktemp("notebook") / "home", small_data_dir)
+def server(tmp_path_factory: pytest.TempPathFactory, small_data_dir: Path,
+           shipped_exports: Path) -> Iterator[LiveServer]:
+    settings = copy_shipped_exports(shipped_exports, make_settings(tmp_path_factory.mktemp("notebook") / "home",
+                                                                   small_data_dir))
     running = Processes(settings)
     try:
         yield start_server(running, settings)
