@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +18,11 @@ from mnistlab.datasets import load_split
 from mnistlab.settings import Settings
 from mnistlab.spec import DATASET_CLASSES
 from models_store import checkpoints
-from models_store.architectures import build_model
+from models_store.architectures import build_model, initial_model
 from models_store.shipped import load_shipped
 from service import exports
 from service.app import create_app
+from service.registry import make_loaded
 from tests.helpers.servers import make_settings
 from workers.worker import Worker
 
@@ -135,6 +139,34 @@ def test_a_second_download_does_no_work_and_a_promoted_default_exports_its_job(
     promoted = client.get("/models/mnist/export")  # the same file: the job's best, already made
     assert promoted.status_code == 200 and promoted.content == first.content
     assert promoted.headers["content-disposition"].endswith(f'filename="mnistlab-job-{job_id}-best-epoch-1.onnx"')
+
+
+def test_two_exporters_sharing_a_checkpoint_folder_make_an_export_once(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """As `serve`'s API processes warming the same default model at start: each has its own exporter, one folder."""
+    traced: list[str] = []
+    real_to_onnx = exports.to_onnx
+
+    def slow_to_onnx(*args: object, **kwargs: object) -> bytes:
+        traced.append(str(kwargs["architecture"]))
+        time.sleep(0.5)  # an export takes seconds: the other exporter asks while this one is under way
+        return real_to_onnx(*args, **kwargs)
+
+    monkeypatch.setattr(exports, "to_onnx", slow_to_onnx)
+    loaded = make_loaded(job_id=1, dataset="mnist", model="linear", hidden=None, epoch=1, test_accuracy=None,
+                         weights=initial_model("linear", hidden=None, seed=0).state_dict())
+    path = exports.ModelExporter(tmp_path).job_export_path(1, "best", 1, "onnx")
+    both_ready = threading.Barrier(2)
+
+    def export() -> Path:
+        exporter = exports.ModelExporter(tmp_path)  # its own, as in another process
+        both_ready.wait()
+        return exporter.export(loaded, path, "onnx")
+
+    with ThreadPoolExecutor(2) as pool:
+        made = [future.result() for future in [pool.submit(export) for _ in range(2)]]
+    assert made == [path, path] and traced == ["linear"]
+    assert onnx.load(path).graph.output[1].name == "probabilities"
 
 
 def test_export_errors_name_the_problem(client: TestClient) -> None:
