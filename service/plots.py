@@ -16,10 +16,14 @@ from matplotlib.ticker import MaxNLocator
 GRID_CELL = (32, 36)  # image_grid's cell in image pixels, in the proportions of its 1.6 x 1.8 inch cells
 
 
-def _png(figure: Figure) -> bytes:
+def _png(figure: Figure, *, crop: bool | None = None) -> bytes:
+    """crop: trim the figure to what is drawn, which costs a second rendering; by default only for a figure
+    without a layout engine (a constrained layout already fits its contents to the figure)."""
     FigureCanvasAgg(figure)
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    if crop is None:
+        crop = figure.get_layout_engine() is None
+    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight" if crop else None)
     return buffer.getvalue()
 
 
@@ -62,7 +66,7 @@ def image_grid(images: np.ndarray, titles: Sequence[str], *, columns: int = 6) -
         mosaic[top:top + side, left:left + side] = image
         ax.text(left + side / 2, top - 1, title, ha="center", va="bottom", fontsize=9)
     ax.imshow(mosaic, cmap=colormaps["gray"].with_extremes(bad="white"), vmin=0, vmax=1, interpolation="nearest")
-    return _png(figure)
+    return _png(figure, crop=False)  # the mosaic fills the figure: nothing to trim
 
 
 def confusion(matrix: np.ndarray, class_names: Sequence[str], *, title: str) -> bytes:
