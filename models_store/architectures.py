@@ -16,13 +16,13 @@ from mnistlab.spec import ARCHITECTURES, DEFAULT_HIDDEN
 # A layer's initial weights come from torch's one global CPU generator: two threads making models at once
 # (an API process's request threads, a model loading beside a job's init_hash) would interleave their draws.
 # Every model is made under this lock (reentrant: initial_model seeds, then builds, inside it).
-_GLOBAL_GENERATOR = threading.RLock()
+GLOBAL_GENERATOR_LOCK = threading.RLock()
 
 
 def build_model(model: str, *, hidden: int | None = None) -> nn.Sequential:
     """The network with torch's default initialisation, drawn from the global generator (one thread at a
     time: see initial_model)."""
-    with _GLOBAL_GENERATOR:
+    with GLOBAL_GENERATOR_LOCK:
         return _build(model, hidden)
 
 
@@ -75,7 +75,7 @@ def initial_model(model: str, *, hidden: int | None, seed: int) -> nn.Sequential
     other threads do. The generator is seeded directly: torch.manual_seed, once dynamo is loaded (an ONNX
     export), goes through a wrapper whose shared state another thread's export changes (a KeyError)."""
     generator = torch.default_generator
-    with _GLOBAL_GENERATOR:
+    with GLOBAL_GENERATOR_LOCK:
         state = generator.get_state()
         try:
             generator.manual_seed(seed)

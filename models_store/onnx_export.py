@@ -11,6 +11,8 @@ import json
 import torch
 from torch import nn
 
+from models_store.architectures import GLOBAL_GENERATOR_LOCK
+
 EXPORT_FORMATS = ("onnx",)
 OPSET = 20  # onnxruntime >= 1.17, Triton's onnxruntime backend and onnxruntime-web all run it
 DOCS = "docs/export.md in mnistlab's source (the README links it)"
@@ -37,7 +39,9 @@ def to_onnx(network: nn.Module, *, dataset: str, architecture: str, class_names:
     [N,10], and metadata naming the data set, classes, architecture, job, epoch, accuracy and preprocessing."""
     wrapped = _WithProbabilities(network).eval()
     example = torch.zeros(2, 1, 28, 28)  # two, not one: an axis of size 1 would be fixed, not dynamic
-    with torch.inference_mode(False), torch.no_grad():
+    # Tracing saves and restores torch's global RNG state: a model made in another thread meanwhile would draw
+    # its initial weights from a state that is not its seed's. Models are made under the same lock.
+    with GLOBAL_GENERATOR_LOCK, torch.inference_mode(False), torch.no_grad():
         program = torch.onnx.export(wrapped, (example,), input_names=["images"],
                                     output_names=["logits", "probabilities"], opset_version=OPSET,
                                     dynamic_shapes={"images": {0: torch.export.Dim("batch")}}, dynamo=True,
