@@ -182,5 +182,17 @@ def main(argv: list[str] | None = None) -> int:
     return handler(settings, args)
 
 
+def run() -> typing.NoReturn:
+    """The `mnistlab` command: main(), then an exit that skips the interpreter's clean-up of torch's modules
+    (a second or more per process, paid at every worker restart and every `serve` stop). Everything that must
+    outlive the process is committed or flushed by then: the database by its transactions, files by their
+    atomic renames, and the logs and standard streams here."""
+    code = main()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

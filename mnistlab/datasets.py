@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torchvision import datasets as tv_datasets
 
 from mnistlab.spec import DATASET_CLASSES
 
@@ -22,15 +21,13 @@ SPLIT_SIZES = {"train": 60_000, "t10k": 10_000}
 @dataclass(frozen=True)
 class DatasetInfo:
     name: str
-    folder: str  # torchvision's folder name under the data directory
-    torchvision_class: type
+    folder: str  # torchvision's folder name under the data directory, and its dataset class's name
     class_names: tuple[str, ...]
 
 
 DATASETS: dict[str, DatasetInfo] = {
-    "mnist": DatasetInfo("mnist", "MNIST", tv_datasets.MNIST, DATASET_CLASSES["mnist"]),
-    "fashion-mnist": DatasetInfo("fashion-mnist", "FashionMNIST", tv_datasets.FashionMNIST,
-                                 DATASET_CLASSES["fashion-mnist"]),
+    "mnist": DatasetInfo("mnist", "MNIST", DATASET_CLASSES["mnist"]),
+    "fashion-mnist": DatasetInfo("fashion-mnist", "FashionMNIST", DATASET_CLASSES["fashion-mnist"]),
 }
 RAW_FILES = [f"{split}-{kind}-idx{dims}-ubyte" for split in SPLIT_SIZES
              for kind, dims in (("images", 3), ("labels", 1))]
@@ -66,17 +63,41 @@ def is_on_disk(data_dir: Path, dataset: str) -> bool:
 
 
 def load_split(data_dir: Path, dataset: str, *, train: bool, download: bool = False) -> Split:
-    """Load one split as tensors, through torchvision's own dataset class."""
+    """Load one split as tensors from its IDX files, downloading them first (torchvision) if allowed and missing."""
     info = DATASETS[dataset]
+    if not is_on_disk(data_dir, dataset):
+        _download(data_dir, info, download)
+    split = "train" if train else "t10k"
+    folder = raw_dir(data_dir, dataset)
+    images = _read_idx(folder / f"{split}-images-idx3-ubyte").view(-1, 1, 28, 28).to(torch.float32).div_(255.0)
+    return Split(images=images, labels=_read_idx(folder / f"{split}-labels-idx1-ubyte").to(torch.int64))
+
+
+def _read_idx(path: Path) -> torch.Tensor:
+    """An IDX file's records as uint8. Its count is the header's (a test's small copy holds fewer records than
+    the published files); the import checked everything else."""
+    data = bytearray(path.read_bytes())
+    header = 16 if "images" in path.name else 8
+    count = struct.unpack_from(">I", data, 4)[0] if len(data) >= header else -1
+    if count < 0 or len(data) != header + count * (28 * 28 if header == 16 else 1):
+        raise InvalidDatasetFile(f"{path}: {len(data)} bytes do not hold the {count} records its header says; "
+                                 "import the data set again")
+    return torch.frombuffer(data, dtype=torch.uint8, offset=header)
+
+
+def _download(data_dir: Path, info: DatasetInfo, allowed: bool) -> None:
+    """Fetch a missing data set through torchvision's own dataset class. torchvision is imported here only: it
+    imports torch's compiler, seconds of start-up that a process reading files from disk does not need."""
+    hint = f"put it there with: mnistlab datasets import DIR (DIR holding {info.folder}/raw/*.gz)"
+    if not allowed:
+        raise DatasetUnavailable(f"data set {info.name!r} is not in {data_dir} and downloads are off; {hint}")
+    from torchvision import datasets as tv_datasets
+
     try:
-        ds = info.torchvision_class(root=str(data_dir), train=train, download=download and not is_on_disk(data_dir, dataset))
+        getattr(tv_datasets, info.folder)(root=str(data_dir), train=True, download=True)
     except (RuntimeError, OSError) as error:
         raise DatasetUnavailable(
-            f"data set {dataset!r} is not in {data_dir} and could not be downloaded ({error}); "
-            f"put it there with: mnistlab datasets import DIR (DIR holding {info.folder}/raw/*.gz)"
-        ) from error
-    images = ds.data.unsqueeze(1).to(torch.float32).div_(255.0)
-    return Split(images=images, labels=ds.targets.to(torch.int64))
+            f"data set {info.name!r} is not in {data_dir} and could not be downloaded ({error}); {hint}") from error
 
 
 # --- import ---------------------------------------------------------------------------------------------

@@ -1,4 +1,7 @@
-"""The lab's figures as PNG bytes, with matplotlib's object API (no pyplot global state, no display)."""
+"""The lab's figures as PNG bytes, with matplotlib's object API (no pyplot global state, no display).
+
+matplotlib is imported at the first figure, not at import: it was a second of every API process's start-up,
+and most processes serve predictions and jobs, not figures."""
 
 from __future__ import annotations
 
@@ -6,20 +9,35 @@ import io
 import math
 from collections.abc import Sequence
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
-from matplotlib import colormaps
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 GRID_CELL = (32, 36)  # image_grid's cell in image pixels, in the proportions of its 1.6 x 1.8 inch cells
 
 
+def _figure(**options: Any) -> Figure:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(**options)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _colormap(name: str):  # type: ignore[no-untyped-def]
+    from matplotlib import colormaps
+
+    return colormaps[name]
+
+
 def _png(figure: Figure, *, crop: bool | None = None) -> bytes:
     """crop: trim the figure to what is drawn, which costs a second rendering; by default only for a figure
     without a layout engine (a constrained layout already fits its contents to the figure)."""
-    FigureCanvasAgg(figure)
     buffer = io.BytesIO()
     if crop is None:
         crop = figure.get_layout_engine() is None
@@ -29,7 +47,7 @@ def _png(figure: Figure, *, crop: bool | None = None) -> bytes:
 
 def curves(series: Sequence[tuple[str, Sequence[dict]]], *, title: str) -> bytes:
     """Loss, train accuracy and test accuracy against epoch, one line per (label, metrics rows)."""
-    figure = Figure(figsize=(13, 4.3), layout="constrained")
+    figure = _figure(figsize=(13, 4.3), layout="constrained")
     axes = figure.subplots(1, 3)
     for label, rows in series:
         epochs = [row["epoch"] for row in rows]
@@ -57,7 +75,7 @@ def image_grid(images: np.ndarray, titles: Sequence[str], *, columns: int = 6) -
     rows = math.ceil(count / columns)
     side, width, height = 28, GRID_CELL[0], GRID_CELL[1]  # a cell: the image, a margin, its title above it
     mosaic = np.full((rows * height, columns * width), np.nan)
-    figure = Figure(figsize=(columns * 1.6, rows * 1.8))
+    figure = _figure(figsize=(columns * 1.6, rows * 1.8))
     ax = figure.add_axes((0.0, 0.0, 1.0, 1.0))
     ax.axis("off")
     for index, (image, title) in enumerate(zip(images, titles, strict=True)):
@@ -65,12 +83,12 @@ def image_grid(images: np.ndarray, titles: Sequence[str], *, columns: int = 6) -
         top, left = row * height + height - side - 2, column * width + (width - side) // 2
         mosaic[top:top + side, left:left + side] = image
         ax.text(left + side / 2, top - 1, title, ha="center", va="bottom", fontsize=9)
-    ax.imshow(mosaic, cmap=colormaps["gray"].with_extremes(bad="white"), vmin=0, vmax=1, interpolation="nearest")
+    ax.imshow(mosaic, cmap=_colormap("gray").with_extremes(bad="white"), vmin=0, vmax=1, interpolation="nearest")
     return _png(figure, crop=False)  # the mosaic fills the figure: nothing to trim
 
 
 def confusion(matrix: np.ndarray, class_names: Sequence[str], *, title: str) -> bytes:
-    figure = Figure(figsize=(7.5, 6.5))
+    figure = _figure(figsize=(7.5, 6.5))
     ax = figure.subplots()
     shown = ax.imshow(matrix, cmap="Blues")
     figure.colorbar(shown, ax=ax)
@@ -88,9 +106,9 @@ def confusion(matrix: np.ndarray, class_names: Sequence[str], *, title: str) -> 
 
 def sweep_curves(trials: Sequence[tuple[str, bool, Sequence[dict]]], *, title: str) -> bytes:
     """Test accuracy against epoch, one line per (label, pruned?, metrics rows); pruned trials dashed and grey."""
-    figure = Figure(figsize=(9, 5), layout="constrained")
+    figure = _figure(figsize=(9, 5), layout="constrained")
     ax = figure.subplots()
-    colors = colormaps["tab20"]  # 20 distinct colours: a 12-trial grid repeats none
+    colors = _colormap("tab20")  # 20 distinct colours: a 12-trial grid repeats none
     for index, (label, pruned, rows) in enumerate(trials):
         epochs = [row["epoch"] for row in rows]
         accuracy = [row["test_accuracy"] for row in rows]
@@ -98,7 +116,7 @@ def sweep_curves(trials: Sequence[tuple[str, bool, Sequence[dict]]], *, title: s
             ax.plot(epochs, accuracy, linestyle="--", color="0.6", marker="x", markersize=4, label=f"{label} (pruned)")
         else:
             ax.plot(epochs, accuracy, marker="o", markersize=3, label=label, color=colors(index % 20))
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_xlabel("epoch")
     ax.set_ylabel("test accuracy")
     ax.grid(alpha=0.3)
@@ -114,7 +132,7 @@ def sweep_params(settings: Sequence[tuple[str, bool]], points: Sequence[tuple[di
                  title: str) -> bytes:
     """Best test accuracy against each varied setting (name, log scale?): one panel per setting, one point
     per trial (params, accuracy, pruned?); pruned trials as grey crosses."""
-    figure = Figure(figsize=(4.2 * max(1, len(settings)), 4), layout="constrained")
+    figure = _figure(figsize=(4.2 * max(1, len(settings)), 4), layout="constrained")
     axes = figure.subplots(1, max(1, len(settings)), squeeze=False)[0]
     for ax, (name, log) in zip(axes, settings, strict=False):
         values = [params.get(name) for params, _, _ in points]
