@@ -21,7 +21,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import func, or_, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,6 +29,7 @@ from mnistlab import jobs, sweeps
 from mnistlab.settings import Settings
 from mnistlab.spec import JobStatus
 from mnistlab.tables import Job, Sweep
+from service.background import in_thread
 from service.errors import Unavailable
 from service.metrics import ApiMetrics
 from service.schemas import MetricOut
@@ -172,7 +172,7 @@ class Broadcaster:
     async def _look_and_wait(self) -> None:
         self._wake.clear()
         try:
-            found = await run_in_threadpool(self._look, set(self._by_job), bool(self._everything))
+            found = await in_thread(self._look, set(self._by_job), bool(self._everything))
         except Exception:  # a database hiccup must not end live events for good
             log.exception("looking for changes failed; trying again")
             found = _Look()

@@ -20,13 +20,13 @@ import time
 from pathlib import Path
 from typing import IO
 
-from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
 
 from mnistlab import jobs, sweeps
 from mnistlab.logs import first_line
 from mnistlab.settings import Settings
+from service.background import in_thread
 
 log = logging.getLogger(__name__)
 SWEEPS_TICK = 1.0  # seconds between looks at running sweeps
@@ -63,10 +63,10 @@ async def sweep_forever(sessions: sessionmaker, reads: sessionmaker, studies: sw
             try:
                 # Sweeps every tick (a freed worker gets the next trial within a second); silent jobs
                 # every half heartbeat timeout, which is as soon as one can be told from a slow one.
-                await run_in_threadpool(sweeps.advance_all, sessions, reads, studies)
+                await in_thread(sweeps.advance_all, sessions, reads, studies)
                 if time.monotonic() - last_requeue >= settings.heartbeat_timeout / 2:
                     last_requeue = time.monotonic()
-                    await run_in_threadpool(sweep_once, sessions, settings)
+                    await in_thread(sweep_once, sessions, settings)
             except OperationalError as error:  # the database is away: the next sweep tries again
                 log.warning("sweep of silent jobs failed: %s", first_line(error))
     finally:
