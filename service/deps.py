@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mnistlab.settings import Settings
 from service.evaluation import DataCache, Evaluator
 from service.exports import ModelExporter
+from service.figure_cache import FigureCache
 from service.metrics import ApiMetrics
 from service.registry import ModelRegistry
 from service.state import AppState
@@ -62,3 +63,4 @@ ExporterDep = Annotated[ModelExporter, _part("exporter")]
 DataDep = Annotated[DataCache, _part("data")]
 EvaluatorDep = Annotated[Evaluator, _part("evaluator")]
 MetricsDep = Annotated[ApiMetrics, _part("metrics")]
+FiguresDep = Annotated[FigureCache, _part("figures")]

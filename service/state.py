@@ -13,6 +13,7 @@ from mnistlab.settings import Settings
 from mnistlab.sweeps import StudyStorage
 from service.evaluation import DataCache, Evaluator
 from service.exports import ModelExporter
+from service.figure_cache import FigureCache
 from service.live_events import Broadcaster
 from service.metrics import ApiMetrics
 from service.prediction import PredictionPipeline
@@ -37,6 +38,7 @@ class AppState:
     events: Broadcaster  # live events: one reader for every watcher of this process
     signer: SessionSigner | None  # browser sessions, where an API key is required
     sign_in_guard: SignInGuard
+    figures: FigureCache  # rendered PNGs by what they show
 
     @classmethod
     def open(cls, settings: Settings, metrics: ApiMetrics) -> "AppState":
@@ -54,7 +56,8 @@ class AppState:
                    registry=registry, pipeline=PredictionPipeline(metrics, max_pixels=settings.max_pixels),
                    data=data, evaluator=Evaluator(data), metrics=metrics, studies=StudyStorage(settings.db_url),
                    exporter=exporter, events=Broadcaster(settings, reads, metrics),
-                   signer=session_signer(settings), sign_in_guard=SignInGuard(sessions))
+                   signer=session_signer(settings), sign_in_guard=SignInGuard(sessions),
+                   figures=FigureCache())
 
     def close(self) -> None:
         self.studies.close()

@@ -10,8 +10,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from service import plots
-from service.deps import DataDep, EvaluatorDep, RegistryDep
+from service.deps import DataDep, EvaluatorDep, FiguresDep, RegistryDep
 from service.evaluation import DataCache, Evaluation, Evaluator
+from service.figure_cache import FigureCache
 from service.errors import Invalid
 from service.imaging import to_png_base64
 from service.registry import LoadedModel, ModelRegistry
@@ -78,20 +79,22 @@ async def misclassified(job_id: JobId, registry: RegistryDep, evaluator: Evaluat
                                    predicted_label, images)
 
 
-def _mistakes_png(registry: ModelRegistry, evaluator: Evaluator, data: DataCache, job_id: JobId, n: int) -> bytes:
+def _mistakes_png(registry: ModelRegistry, evaluator: Evaluator, data: DataCache, figures: FigureCache, job_id: JobId,
+                  n: int) -> bytes:
     model, result = _evaluate(registry, evaluator, job_id)
     picked = result.mistakes[:n]
     images = data.split(model.dataset, train=False).images[picked, 0].numpy()
     names = model.class_names
     titles = [f"{names[result.labels[i]]} -> {names[result.predicted[i]]}" for i in picked]
-    return plots.image_grid(images, titles)
+    return figures.png(plots.image_grid, images, titles)
 
 
 @router.get("/misclassified.png", response_class=Response, responses=PNG)
 async def misclassified_png(job_id: JobId, registry: RegistryDep, evaluator: EvaluatorDep, data: DataDep,
+                            figures: FiguresDep,
                             n: Annotated[int, Query(ge=1, le=100)] = 18) -> Response:
     """A grid of the most confident mistakes, titled "true -> predicted"."""
-    png = await run_in_threadpool(_mistakes_png, registry, evaluator, data, job_id, n)
+    png = await run_in_threadpool(_mistakes_png, registry, evaluator, data, figures, job_id, n)
     return Response(png, media_type="image/png")
 
 
@@ -111,11 +114,11 @@ async def confusion(job_id: JobId, registry: RegistryDep, evaluator: EvaluatorDe
 
 
 @router.get("/confusion.png", response_class=Response, responses=PNG)
-async def confusion_png(job_id: JobId, registry: RegistryDep, evaluator: EvaluatorDep) -> Response:
+async def confusion_png(job_id: JobId, registry: RegistryDep, evaluator: EvaluatorDep, figures: FiguresDep) -> Response:
     """The confusion matrix as a picture."""
     def render() -> bytes:
         model, matrix = _confusion(registry, evaluator, job_id)
-        return plots.confusion(matrix, model.class_names, title=f"job {job_id}: {model.model} on {model.dataset}, "
-                                                                f"epoch {model.epoch}")
+        return figures.png(plots.confusion, matrix, model.class_names,
+                           title=f"job {job_id}: {model.model} on {model.dataset}, epoch {model.epoch}")
 
     return Response(await run_in_threadpool(render), media_type="image/png")

@@ -14,7 +14,7 @@ from mnistlab import jobs
 from mnistlab.spec import DATASET_CLASSES
 from mnistlab.tables import Job
 from service import plots
-from service.deps import DataDep, ReadSessionDep
+from service.deps import DataDep, FiguresDep, ReadSessionDep
 from service.errors import Invalid
 from service.schemas import (
     MAX_ID,
@@ -70,11 +70,11 @@ def _compare(session: Session, raw_ids: str) -> CompareOut:
 
 
 @router.get("/jobs/{job_id}/plot.png", response_class=Response, responses=PNG)
-def job_plot(job_id: JobId, session: ReadSessionDep) -> Response:
+def job_plot(job_id: JobId, session: ReadSessionDep, figures: FiguresDep) -> Response:
     """Loss and train and test accuracy against epoch; up to date while the job runs."""
     job = get_job(session, job_id)
-    png = plots.curves([(describe_settings(job), _metric_rows(session, job_id))],
-                       title=f"job {job.id} on {job.dataset} ({job.status.value})")
+    png = figures.png(plots.curves, [(describe_settings(job), _metric_rows(session, job_id))],
+                      title=f"job {job.id} on {job.dataset} ({job.status.value})")
     return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
 
 
@@ -85,18 +85,18 @@ def compare(session: ReadSessionDep, jobs: Annotated[str, Query(description="com
 
 
 @router.get("/compare.png", response_class=Response, responses=PNG)
-def compare_png(session: ReadSessionDep, jobs: Annotated[str, Query(description="comma-separated ids")]) -> Response:
+def compare_png(session: ReadSessionDep, figures: FiguresDep, jobs: Annotated[str, Query(description="comma-separated ids")]) -> Response:
     """The lab's comparison figure: loss and accuracies of several jobs on shared axes."""
     result = _compare(session, jobs)
     datasets = sorted({get_job(session, s.job_id).dataset for s in result.jobs})
     note = "same initial weights" if result.same_initial_weights else "different initial weights"
-    png = plots.curves([(s.label, [m.model_dump() for m in s.metrics]) for s in result.jobs],
-                       title=f"{', '.join(datasets)}: {note}")
+    png = figures.png(plots.curves, [(s.label, [m.model_dump() for m in s.metrics]) for s in result.jobs],
+                      title=f"{', '.join(datasets)}: {note}")
     return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
 
 
 @router.get("/datasets/{name}/samples.png", response_class=Response, responses=PNG)
-async def samples_png(name: DatasetName, data_cache: DataDep, split: Literal["train", "test"] = "train",
+async def samples_png(name: DatasetName, data_cache: DataDep, figures: FiguresDep, split: Literal["train", "test"] = "train",
                       n: Annotated[int, Query(ge=1, le=100)] = 18,
                       seed: Annotated[int | None, Query(ge=0)] = None) -> Response:
     """A grid of random images from the data set, titled with their labels."""
@@ -104,6 +104,7 @@ async def samples_png(name: DatasetName, data_cache: DataDep, split: Literal["tr
         data = data_cache.split(name, train=split == "train")
         picked = np.random.default_rng(seed).choice(len(data), size=n, replace=False)
         names = DATASET_CLASSES[name]
-        return plots.image_grid(data.images[picked, 0].numpy(), [names[int(data.labels[i])] for i in picked])
+        return figures.png(plots.image_grid, data.images[picked, 0].numpy(),
+                           [names[int(data.labels[i])] for i in picked])
 
     return Response(await run_in_threadpool(render), media_type="image/png")

@@ -13,7 +13,7 @@ from mnistlab import jobs, sweeps
 from mnistlab.sweep_spec import SweepRequest
 from mnistlab.tables import Job, Sweep
 from service import plots
-from service.deps import ReadSessionDep, SessionDep, StateDep
+from service.deps import FiguresDep, ReadSessionDep, SessionDep, StateDep
 from service.errors import Invalid, NotFound
 from service.schemas import JobId, SweepOut, error_responses
 from service.views import sweep_param, sweep_view, varied_settings
@@ -60,7 +60,7 @@ def cancel_sweep(sweep_id: JobId, session: SessionDep) -> SweepOut:
 
 
 @router.get("/{sweep_id}/plot.png", response_class=Response, responses=PNG)
-def sweep_plot(sweep_id: JobId, session: ReadSessionDep) -> Response:
+def sweep_plot(sweep_id: JobId, session: ReadSessionDep, figures: FiguresDep) -> Response:
     """Every trial's test accuracy by epoch; pruned trials dashed and grey."""
     sweep = _get(session, sweep_id)
     request = SweepRequest.model_validate(sweep.request)
@@ -69,7 +69,8 @@ def sweep_plot(sweep_id: JobId, session: ReadSessionDep) -> Response:
         rows = [{"epoch": m.epoch, "test_accuracy": m.test_accuracy} for m in jobs.metrics_of(session, job.id)]
         label = ", ".join(f"{name}={_short(sweep_param(job, name))}" for name in varied_settings(request))
         series.append((f"#{job.trial} {label}", job.status.value == "pruned", rows))
-    return Response(plots.sweep_curves(series, title=f"sweep {sweep.id}: {sweep.name}"), media_type="image/png")
+    return Response(figures.png(plots.sweep_curves, series, title=f"sweep {sweep.id}: {sweep.name}"),
+                    media_type="image/png")
 
 
 def _short(value: Any) -> str:
@@ -77,7 +78,7 @@ def _short(value: Any) -> str:
 
 
 @router.get("/{sweep_id}/params.png", response_class=Response, responses=PNG)
-def sweep_params_plot(sweep_id: JobId, session: ReadSessionDep) -> Response:
+def sweep_params_plot(sweep_id: JobId, session: ReadSessionDep, figures: FiguresDep) -> Response:
     """Each trial's best test accuracy against each setting the sweep varies (pruned trials as grey crosses)."""
     sweep = _get(session, sweep_id)
     request = SweepRequest.model_validate(sweep.request)
@@ -86,5 +87,5 @@ def sweep_params_plot(sweep_id: JobId, session: ReadSessionDep) -> Response:
     points = [({name: sweep_param(job, name) for name, _ in settings}, job.best_test_accuracy, job.status.value == "pruned")
               for job in session.scalars(select(Job).where(Job.sweep_id == sweep_id).order_by(Job.trial))
               if job.best_test_accuracy is not None]
-    return Response(plots.sweep_params(settings, points, title=f"sweep {sweep.id}: {sweep.name}"),
+    return Response(figures.png(plots.sweep_params, settings, points, title=f"sweep {sweep.id}: {sweep.name}"),
                     media_type="image/png")

@@ -6,6 +6,8 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from mnistlab import jobs
+from service import plots
 from tests.helpers.images import decode
 from workers.worker import Worker
 
@@ -137,3 +139,24 @@ def test_a_job_records_what_reproduces_it(client: TestClient, trained, settings)
     environment = client.get(f"/jobs/{trained[0]}").json()["environment"]
     assert environment == {"mnistlab": __version__, "torch": torch.__version__,
                            "python": platform.python_version(), "dataset_sha256": data.hexdigest()}
+
+
+def test_a_figure_is_drawn_once_and_again_when_its_job_gains_an_epoch(client: TestClient, sessions,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    drawn: list[int] = []
+    curves = plots.curves
+
+    def counted(*args, **kwargs) -> bytes:  # type: ignore[no-untyped-def]
+        drawn.append(1)
+        return curves(*args, **kwargs)
+
+    monkeypatch.setattr(plots, "curves", counted)
+    job_id = client.post("/jobs", json=SGD).json()["id"]
+    first, again = (client.get(f"/jobs/{job_id}/plot.png").content for _ in range(2))
+    assert first == again and len(drawn) == 1  # the same figure: drawn once
+    with sessions.begin() as session:  # an epoch lands, as a worker records it
+        jobs.insert_metric_once(session, job_id=job_id, metric=dict(
+            epoch=1, loss=0.5, train_accuracy=0.8, test_accuracy=0.85, seconds=1.0, images_per_second=6000.0))
+    after = client.get(f"/jobs/{job_id}/plot.png").content
+    assert after != first and len(drawn) == 2  # never the stale figure
+    _png(client.get(f"/jobs/{job_id}/plot.png"))
