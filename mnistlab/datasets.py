@@ -73,13 +73,20 @@ def load_split(data_dir: Path, dataset: str, *, train: bool, download: bool = Fa
     return Split(images=images, labels=_read_idx(folder / f"{split}-labels-idx1-ubyte").to(torch.int64))
 
 
+def _idx_layout(name: str) -> tuple[int, int]:
+    """(header bytes, bytes per record) of an IDX file of MNIST's, by its name."""
+    return (16, 28 * 28) if "images" in name else (8, 1)
+
+
 def _read_idx(path: Path) -> torch.Tensor:
     """An IDX file's records as uint8. Its count is the header's (a test's small copy holds fewer records than
     the published files); the import checked everything else."""
-    data = bytearray(path.read_bytes())
-    header = 16 if "images" in path.name else 8
+    data = bytearray(path.stat().st_size)  # read into a writable buffer once: torch shares it, no copy
+    with open(path, "rb") as stream:
+        stream.readinto(data)
+    header, record = _idx_layout(path.name)
     count = struct.unpack_from(">I", data, 4)[0] if len(data) >= header else -1
-    if count < 0 or len(data) != header + count * (28 * 28 if header == 16 else 1):
+    if count < 0 or len(data) != header + count * record:
         raise InvalidDatasetFile(f"{path}: {len(data)} bytes do not hold the {count} records its header says; "
                                  "import the data set again")
     return torch.frombuffer(data, dtype=torch.uint8, offset=header)
@@ -106,7 +113,7 @@ def _download(data_dir: Path, info: DatasetInfo, allowed: bool) -> None:
 def _read_header(stream, name: str) -> tuple[int, ...]:  # type: ignore[no-untyped-def]
     kind = "images" if "images" in name else "labels"
     expected_magic = IMAGE_MAGIC if kind == "images" else LABEL_MAGIC
-    header = stream.read(16 if kind == "images" else 8)
+    header = stream.read(_idx_layout(name)[0])
     fields = struct.unpack(">IIII" if kind == "images" else ">II", header) if len(header) in (8, 16) else ()
     if not fields or fields[0] != expected_magic:
         raise InvalidDatasetFile(f"{name}: not an IDX {kind} file (magic number {fields[:1] or 'missing'}, "
@@ -141,7 +148,7 @@ def import_dataset(source_dir: Path, data_dir: Path, dataset: str) -> Path:
         opener = gzip.open if source.suffix == ".gz" else open
         with opener(source, "rb") as stream:
             fields = _read_header(stream, name)
-            record = 28 * 28 if "images" in name else 1
+            record = _idx_layout(name)[1]
             expected = fields[1] * record
             fd, temp = tempfile.mkstemp(dir=target, prefix=f".{name}.")
             try:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Sequence
-
 from typing import TYPE_CHECKING, Any
 
 import numpy as np

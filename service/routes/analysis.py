@@ -12,8 +12,8 @@ from fastapi.responses import Response
 from service import plots
 from service.deps import DataDep, EvaluatorDep, FiguresDep, RegistryDep
 from service.evaluation import DataCache, Evaluation, Evaluator
-from service.figure_cache import FigureCache
 from service.errors import Invalid
+from service.figure_cache import FigureCache
 from service.imaging import to_png_base64
 from service.registry import LoadedModel, ModelRegistry
 from service.schemas import (

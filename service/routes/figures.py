@@ -85,7 +85,8 @@ def compare(session: ReadSessionDep, jobs: Annotated[str, Query(description="com
 
 
 @router.get("/compare.png", response_class=Response, responses=PNG)
-def compare_png(session: ReadSessionDep, figures: FiguresDep, jobs: Annotated[str, Query(description="comma-separated ids")]) -> Response:
+def compare_png(session: ReadSessionDep, figures: FiguresDep,
+                jobs: Annotated[str, Query(description="comma-separated ids")]) -> Response:
     """The lab's comparison figure: loss and accuracies of several jobs on shared axes."""
     result = _compare(session, jobs)
     datasets = sorted({get_job(session, s.job_id).dataset for s in result.jobs})
@@ -96,7 +97,8 @@ def compare_png(session: ReadSessionDep, figures: FiguresDep, jobs: Annotated[st
 
 
 @router.get("/datasets/{name}/samples.png", response_class=Response, responses=PNG)
-async def samples_png(name: DatasetName, data_cache: DataDep, figures: FiguresDep, split: Literal["train", "test"] = "train",
+async def samples_png(name: DatasetName, data_cache: DataDep, figures: FiguresDep,
+                      split: Literal["train", "test"] = "train",
                       n: Annotated[int, Query(ge=1, le=100)] = 18,
                       seed: Annotated[int | None, Query(ge=0)] = None) -> Response:
     """A grid of random images from the data set, titled with their labels."""
