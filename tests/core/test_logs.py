@@ -14,6 +14,7 @@ from mnistlab.settings import Settings
 from tests.helpers.servers import Processes, wait_for
 
 
+@pytest.mark.slow  # a worker process
 @pytest.mark.datasets
 def test_a_workers_json_log_has_one_object_per_line_with_job_and_worker(client: TestClient, settings: Settings,
                                                                        processes: Processes, tmp_path: Path) -> None:

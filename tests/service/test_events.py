@@ -30,6 +30,7 @@ def _read_events(client: TestClient, job_id: int, headers: dict | None = None) -
     return events
 
 
+@pytest.mark.slow  # a worker process trains the job
 def test_events_stream_progress_each_epoch_and_the_final_status(client: TestClient, processes: Processes) -> None:
     job_id = client.post("/jobs", json=JOB).json()["id"]
     processes.worker()

@@ -94,8 +94,9 @@ def test_the_shipped_models_exported_give_pytorchs_answers_on_the_whole_test_set
 
 
 @pytest.mark.datasets
-@pytest.mark.parametrize(("model", "extra"), [("linear", {}), ("ffnn", {"hidden": 32}), ("cnn", {}),
-                                             ("convnet", {"augmentation": "digits", "batch_size": 512})])
+@pytest.mark.parametrize(("model", "extra"), [
+    ("linear", {}), ("ffnn", {"hidden": 32}), ("cnn", {}),
+    pytest.param("convnet", {"augmentation": "digits", "batch_size": 512}, marks=pytest.mark.slow)])
 def test_a_freshly_trained_job_exports_best_and_last(client: TestClient, settings: Settings, data_dir: Path,
                                                      model: str, extra: dict) -> None:
     job = client.post("/jobs", json={"dataset": "mnist", "model": model, "optimizer": "adam", "epochs": 2,

@@ -67,6 +67,7 @@ def test_public_predict_leaves_predict_and_the_model_list_open(tmp_path: Path) -
         assert client.get("/v2x").status_code == 401  # only that prefix
 
 
+@pytest.mark.slow  # starts `mnistlab serve`
 def test_without_a_key_serve_binds_to_loopback_only_and_says_so(tmp_path: Path) -> None:
     settings = make_settings(tmp_path / "home", tmp_path / "no-data")
     port = free_port()

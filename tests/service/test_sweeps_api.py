@@ -70,6 +70,7 @@ def test_a_grid_runs_every_combination_once_and_ranks_them(client: TestClient, s
     assert [s["id"] for s in client.get("/sweeps").json()] == [sweep["id"]]
 
 
+@pytest.mark.slow  # five trials of three epochs
 @pytest.mark.datasets
 def test_a_search_asks_optuna_for_trials_and_the_study_agrees_with_the_jobs(client: TestClient,
                                                                             settings: Settings) -> None:

@@ -38,8 +38,10 @@ RESUMABLE = [
     _config(lr_schedule="onecycle", lr=0.01),
     _config(optimizer="sgd", lr=0.05, lr_schedule="cosine", optimizer_params={"momentum": 0.9, "nesterov": False}),
     _config(augmentation=EVERY_AUGMENTATION, label_smoothing=0.1),
-    _config(model="convnet", optimizer="adamw", optimizer_params={"weight_decay": 0.01}, lr_schedule="onecycle",
-            lr=0.005, batch_size=512, augmentation=EVERY_AUGMENTATION, label_smoothing=0.1),
+    # The convnet with every augmentation trains for seconds: in the full suite, not the quick loop.
+    pytest.param(_config(model="convnet", optimizer="adamw", optimizer_params={"weight_decay": 0.01},
+                         lr_schedule="onecycle", lr=0.005, batch_size=512, augmentation=EVERY_AUGMENTATION,
+                         label_smoothing=0.1), marks=pytest.mark.slow),
 ]
 RESUMABLE_IDS = ["adam", "adamw", "sgd-nesterov", "adam-onecycle", "sgd-cosine", "augmented", "convnet-augmented"]
 
