@@ -1,0 +1,150 @@
+"""The plain loop against mnistlab's worker, in turns of one second: a comparison the machine's drift cannot skew.
+
+    .venv/bin/python -m bench.epoch_turns --data ../shared/datasets [--seconds 150] [--pairs worker:plain ...]
+
+These machines' epoch time moves by up to 1.5x within minutes, more than the 5% the live-worker target is
+about. Here two contenders run at once as separate processes, each training the lab's CNN on full MNIST
+(batch 512, Adam) epoch after epoch, but only one runs at a time: every second this script stops one
+(SIGSTOP) and continues the other (SIGCONT). Each epoch's time is its wall time less the time its process
+was stopped, so both contenders see the same machine within a second of each other. Contenders:
+- plain: the loop a competent engineer writes (bench/epoch_speed.py's `plain_epoch`, evaluation in batches
+  of 1,000);
+- worker: a real `workers.worker.Worker` claiming and training a 50-epoch job from a SQLite database in a
+  temp MNISTLAB_HOME, with its heartbeat thread, per-batch callback and checkpoints: what a live worker
+  runs (its API is not needed for training); the time of each epoch is `run_epoch`'s, as the job's
+  `seconds` are;
+- worker-t2: the same, with `torch.set_num_threads(2)` first, as `serve --workers 1` starts it on two cores;
+- plain-again: the plain loop a second time (`plain:plain-again` shows what the method itself does: 1.0x
+  up to its noise).
+Prints each contender's epochs and the ratio of the medians (plain / other: above 1 means the other is
+faster). The first contender of a pair starts first; run a pair both ways round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import describe_machine
+
+CONTENDERS = ("plain", "plain-again", "worker", "worker-t2")
+SLICE = 1.0  # seconds per turn
+
+
+def contender(kind: str, data: Path) -> None:
+    """Train epoch after epoch; print 'start end' (wall clock) of each. Runs in its own process."""
+    import torch
+
+    from bench.epoch_speed import BATCH, plain_epoch
+    from mnistlab.datasets import load_split
+    from mnistlab.spec import JobConfig
+    from workers.training import new_state
+
+    if kind == "worker-t2":
+        torch.set_num_threads(2)
+    if kind.startswith("worker"):
+        run_worker(data)
+        return
+    train, test = load_split(data, "mnist", train=True), load_split(data, "mnist", train=False)
+    state = new_state(JobConfig(dataset="mnist", model="cnn", optimizer="adam", epochs=1, batch_size=BATCH, seed=0,
+                                lr=0.001), torch.device("cpu"))
+    print("ready", flush=True)
+    while True:
+        started = time.time()
+        plain_epoch(state.model, state.optimizer, train.images, train.labels, test.images, test.labels)
+        print(f"{started:.4f} {time.time():.4f}", flush=True)
+
+
+def run_worker(data: Path) -> None:
+    os.environ.update(MNISTLAB_HOME=tempfile.mkdtemp(), MNISTLAB_DATA_DIR=str(data), MNISTLAB_DOWNLOAD="false")
+    import workers.worker as worker_module
+    from mnistlab.settings import Settings
+    from service.schemas import JobRequest
+    from service.submission import submit_job
+
+    settings = Settings()
+    worker = worker_module.Worker(settings)
+    with worker.sessions.begin() as session:
+        submit_job(session, settings, JobRequest(dataset="mnist", model="cnn", optimizer="adam", epochs=50,
+                                                 batch_size=512, seed=0, device="cpu"))
+    run_epoch = worker_module.run_epoch
+
+    def timed_epoch(*args, **kwargs):  # type: ignore[no-untyped-def]
+        started = time.time()
+        metric = run_epoch(*args, **kwargs)
+        print(f"{started:.4f} {time.time():.4f}", flush=True)
+        return metric
+
+    worker_module.run_epoch = timed_epoch  # the worker's own epoch, stamped; nothing else changes
+    print("ready", flush=True)
+    worker.run(max_jobs=1)
+
+
+def in_turns(first: str, second: str, data: Path, seconds: float) -> dict[str, list[float]]:
+    """Both contenders, one running at a time, turns of SLICE; each one's epochs less its stopped time."""
+    processes = {name: subprocess.Popen([sys.executable, "-m", "bench.epoch_turns", "--contender", name,
+                                         "--data", str(data)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                        text=True) for name in (first, second)}
+    for process in processes.values():  # both loaded and waiting, so neither's start-up is timed
+        assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+    stopped: dict[str, list[tuple[float, float]]] = {first: [], second: []}
+    running, waiting = first, second
+    os.kill(processes[waiting].pid, signal.SIGSTOP)
+    since = began = time.time()
+    while time.time() - began < seconds:
+        time.sleep(SLICE)
+        os.kill(processes[running].pid, signal.SIGSTOP)
+        now = time.time()
+        stopped[waiting].append((since, now))
+        os.kill(processes[waiting].pid, signal.SIGCONT)
+        since, (running, waiting) = now, (waiting, running)
+    stopped[waiting].append((since, time.time()))
+    epochs: dict[str, list[float]] = {}
+    for name, process in processes.items():
+        os.kill(process.pid, signal.SIGCONT)
+        process.terminate()
+        output, _ = process.communicate()
+        spans = [tuple(map(float, line.split())) for line in output.splitlines() if line.strip()]
+        epochs[name] = [(end - start) - sum(max(0.0, min(end, b) - max(start, a)) for a, b in stopped[name])
+                        for start, end in spans if start >= began]
+    return epochs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, required=True, help="folder with MNIST/raw (e.g. ../shared/datasets)")
+    parser.add_argument("--seconds", type=float, default=150, help="length of each pair's run (half each)")
+    parser.add_argument("--pairs", nargs="+", default=["plain:worker", "worker:plain", "plain:worker-t2",
+                                                        "worker-t2:plain"],
+                        help=f"FIRST:SECOND, each one of {', '.join(CONTENDERS)}")
+    parser.add_argument("--contender", choices=CONTENDERS, help=argparse.SUPPRESS)  # the child processes
+    args = parser.parse_args()
+    if args.contender:
+        contender(args.contender, args.data)
+        return
+    from mnistlab.datasets import import_all
+
+    print(describe_machine())
+    with tempfile.TemporaryDirectory() as folder:
+        data = Path(folder)
+        import_all(args.data, data)
+        for pair in args.pairs:
+            first, second = pair.split(":")
+            epochs = in_turns(first, second, data, args.seconds)
+            medians = {name: statistics.median(values) for name, values in epochs.items()}
+            for name, values in epochs.items():
+                print(f"  {name:<12} epochs {' '.join(f'{value:.2f}' for value in values)}  median {medians[name]:.2f} s")
+            other = second if first.startswith("plain") else first
+            plain = first if other == second else second
+            print(f"{pair:<18} {other} vs {plain}: {medians[plain] / medians[other]:.2f}x", flush=True)
+
+
+if __name__ == "__main__":
+    main()
