@@ -6,15 +6,23 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw
 
-from mnistlab.settings import Settings
-from tests.helpers.servers import REPO, Processes, start_server
+from tests.helpers.servers import REPO, LiveServer, module_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.datasets]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, small_data_dir: Path, shipped_exports: Path) -> Iterator[LiveServer]:
+    """One server with a worker, as the README starts it: the walkthrough (which numbers its jobs from 1, so it
+    runs first) and the onnxruntime example, which only reads the default model, share it."""
+    with module_server(tmp_path_factory.mktemp("readme") / "home", small_data_dir, shipped_exports) as (running, _):
+        yield running
 
 
 def _walkthrough() -> str:
@@ -28,9 +36,7 @@ def _seven(folder: Path) -> None:
     seven.save(folder / "seven.png")
 
 
-def test_every_walkthrough_command_and_the_python_example_run_as_written(processes: Processes, settings: Settings,
-                                                                          tmp_path: Path) -> None:
-    server = start_server(processes, settings, workers=1)
+def test_every_walkthrough_command_and_the_python_example_run_as_written(server: LiveServer, tmp_path: Path) -> None:
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("MNISTLAB_")}, "MNISTLAB_URL": server.url,
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     _seven(tmp_path)
@@ -55,14 +61,13 @@ def test_every_walkthrough_command_and_the_python_example_run_as_written(process
     assert (tmp_path / "linear.pt").stat().st_size > 0
 
 
-def test_the_onnxruntime_example_runs_as_written(processes: Processes, settings: Settings, tmp_path: Path) -> None:
+def test_the_onnxruntime_example_runs_as_written(server: LiveServer, tmp_path: Path) -> None:
     import numpy as np
     import torch
 
     from models_store.architectures import build_model
     from models_store.shipped import load_shipped
 
-    server = start_server(processes, settings, workers=0)
     readme = (REPO / "README.md").read_text()
     example = re.search(r"Classify the walkthrough's seven with onnxruntime alone:\n\n```sh\n(.*?)```", readme, re.S)
     assert example, "the README lost its onnxruntime example"

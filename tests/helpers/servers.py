@@ -8,7 +8,8 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -121,6 +122,19 @@ def start_server(processes: Processes, settings: Settings, *, workers: int = 1, 
     server = LiveServer(process, url)
     processes.cleanups.append(server.http.close)
     return server
+
+
+@contextmanager
+def module_server(home: Path, data_dir: Path, shipped_exports: Path, *, workers: int = 1,
+                  **overrides: object) -> Iterator[tuple[LiveServer, Settings]]:
+    """One `serve` for the tests of a module that only read from it or add their own jobs (each start is
+    seconds of CPU), with the shipped models' exports already made, as a server that has run before."""
+    settings = copy_shipped_exports(shipped_exports, make_settings(home, data_dir, **overrides))
+    running = Processes(settings)
+    try:
+        yield start_server(running, settings, workers=workers), settings
+    finally:
+        running.stop_all()
 
 
 CLAIMED = re.compile(r"claimed \(attempt \d+.*\[job_id=(\d+) ")

@@ -12,33 +12,24 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.helpers.proxy import CuttableProxy
-from tests.helpers.servers import (
-    LiveServer,
-    Processes,
-    copy_shipped_exports,
-    make_settings,
-    start_server,
-    wait_for,
-)
+from tests.helpers.servers import LiveServer, module_server, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.datasets]
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's; scripts/test installs it (Playwright's own download is not used)
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
          "--no-first-run", "--disable-sync", "--disable-quic"]
+# How long an expectation waits for the page (Playwright's default is 5 s): with the suite in two processes
+# (pytest-xdist) the other one may be training on both cores meanwhile. A wait, not a claim about speed.
+EXPECT_TIMEOUT_MS = 30_000
 JOB = {"dataset": "mnist", "model": "linear", "epochs": 2, "batch_size": 200, "seed": 1}
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, small_data_dir: Path,
            shipped_exports: Path) -> Iterator[LiveServer]:
-    settings = copy_shipped_exports(shipped_exports, make_settings(tmp_path_factory.mktemp("notebook") / "home",
-                                                                   small_data_dir))
-    running = Processes(settings)
-    try:
-        yield start_server(running, settings)
-    finally:
-        running.stop_all()
+    with module_server(tmp_path_factory.mktemp("notebook") / "home", small_data_dir, shipped_exports) as (server, _):
+        yield server
 
 
 def _finished(server: LiveServer, body: dict) -> dict:
@@ -58,6 +49,7 @@ def trained(server: LiveServer) -> list[dict]:
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        expect.set_options(timeout=EXPECT_TIMEOUT_MS)
         yield chromium
         chromium.close()
 

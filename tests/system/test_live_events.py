@@ -7,6 +7,7 @@ import asyncio
 import json
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -20,11 +21,20 @@ from tests.helpers.servers import (
     LiveServer,
     Processes,
     make_settings,
+    module_server,
     start_server,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.datasets]
-JOB = {"dataset": "mnist", "model": "cnn", "optimizer": "adam", "epochs": 4, "batch_size": 128, "seed": 7}
+JOB = {"dataset": "mnist", "model": "cnn", "optimizer": "adam", "epochs": 3, "batch_size": 128, "seed": 7}
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory, small_data_dir: Path,
+           shipped_exports: Path) -> Iterator[tuple[LiveServer, Settings]]:
+    """One server with a worker for the tests that follow their own jobs (each waits for its job to end)."""
+    with module_server(tmp_path_factory.mktemp("events") / "home", small_data_dir, shipped_exports) as running:
+        yield running
 
 
 def _scrape(server: LiveServer, name: str, labels: str = "") -> float:
@@ -51,9 +61,8 @@ async def _follow(url: str, path: str, *, last_event_id: str | None = None, unti
     return seen
 
 
-def test_fifty_followers_each_get_every_epoch_once_and_the_final_status(processes: Processes,
-                                                                        settings: Settings) -> None:
-    server = start_server(processes, settings)
+def test_fifty_followers_each_get_every_epoch_once_and_the_final_status(shared: tuple[LiveServer, Settings]) -> None:
+    server, settings = shared
     job_id = server.http.post("/jobs", json=JOB).json()["id"]
     reads_before = _scrape(server, "mnistlab_api_db_transactions_total", '{engine="read"}')
     looks_before = _scrape(server, "mnistlab_event_looks_total")
@@ -65,8 +74,8 @@ def test_fifty_followers_each_get_every_epoch_once_and_the_final_status(processe
     streams = asyncio.run(crowd())
     seconds = time.monotonic() - started
     for stream in streams:
-        assert [data["epoch"] for event, _, data in stream if event == "epoch"] == [1, 2, 3, 4]
-        assert [sse_id for event, sse_id, _ in stream if event == "epoch"] == [f"epoch-{n}" for n in range(1, 5)]
+        assert [data["epoch"] for event, _, data in stream if event == "epoch"] == [1, 2, 3]
+        assert [sse_id for event, sse_id, _ in stream if event == "epoch"] == [f"epoch-{n}" for n in range(1, 4)]
         assert stream[-1][0] == "status" and stream[-1][2]["status"] == "succeeded"
     reads = _scrape(server, "mnistlab_api_db_transactions_total", '{engine="read"}') - reads_before
     looks = _scrape(server, "mnistlab_event_looks_total") - looks_before
@@ -75,19 +84,19 @@ def test_fifty_followers_each_get_every_epoch_once_and_the_final_status(processe
     assert reads < 3 * 50 + 2 * looks  # each follower reads on connect (and at most once to catch up)
 
 
-def test_a_follower_that_hangs_up_and_resumes_misses_nothing(processes: Processes, settings: Settings) -> None:
-    server = start_server(processes, settings)
+def test_a_follower_that_hangs_up_and_resumes_misses_nothing(shared: tuple[LiveServer, Settings]) -> None:
+    server, _ = shared
     job_id = server.http.post("/jobs", json=JOB).json()["id"]
     first = asyncio.run(_follow(server.url, f"/jobs/{job_id}/events", stop_after=1))
     (last_id,) = [sse_id for event, sse_id, _ in first if event == "epoch"]
     rest = asyncio.run(_follow(server.url, f"/jobs/{job_id}/events", last_event_id=last_id))
     assert last_id == "epoch-1"
-    assert [data["epoch"] for event, _, data in rest if event == "epoch"] == [2, 3, 4]
+    assert [data["epoch"] for event, _, data in rest if event == "epoch"] == [2, 3]
     assert rest[-1][2]["status"] == "succeeded"
 
 
-def test_the_stream_of_everything_tells_jobs_and_sweeps(processes: Processes, settings: Settings) -> None:
-    server = start_server(processes, settings)
+def test_the_stream_of_everything_tells_jobs_and_sweeps(shared: tuple[LiveServer, Settings]) -> None:
+    server, _ = shared
 
     async def watch() -> list[tuple[str, str, dict]]:
         seen: list[tuple[str, str, dict]] = []

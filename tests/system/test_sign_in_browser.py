@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from tests.helpers.servers import Processes, copy_shipped_exports, make_settings, start_server
-from tests.system.test_dashboard_browser import CHROMIUM, FLAGS
+from tests.system.test_dashboard_browser import CHROMIUM, EXPECT_TIMEOUT_MS, FLAGS
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.datasets]
 KEY = "browser-sign-in-key"
@@ -21,6 +21,7 @@ def test_sign_in_use_the_dashboard_live_sign_out_and_open_the_docs(processes: Pr
     server = start_server(processes, settings)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        expect.set_options(timeout=EXPECT_TIMEOUT_MS)
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
         page.goto(server.url + "/")
         expect(page.get_by_role("heading", name="Sign in")).to_be_visible()

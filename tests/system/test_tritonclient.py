@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,16 +15,22 @@ from PIL import Image, ImageDraw
 from tritonclient.utils import InferenceServerException
 
 from mnistlab.datasets import load_split
-from mnistlab.settings import Settings
 from tests.helpers.images import png
-from tests.helpers.servers import REPO, Processes, start_server
+from tests.helpers.servers import REPO, LiveServer, module_server
 
 pytestmark = pytest.mark.slow
 
 
-def test_tritonclient_reads_metadata_and_classifies_the_test_set(processes: Processes, settings: Settings,
-                                                                 data_dir: Path) -> None:
-    server = start_server(processes, settings, workers=0)
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, shipped_exports: Path) -> Iterator[LiveServer]:
+    """One server for the module (its tests only read models and predict), serving the shipped models."""
+    home = tmp_path_factory.mktemp("triton")
+    (home / "no-datasets").mkdir()
+    with module_server(home / "home", home / "no-datasets", shipped_exports, workers=0) as (running, _):
+        yield running
+
+
+def test_tritonclient_reads_metadata_and_classifies_the_test_set(server: LiveServer, data_dir: Path) -> None:
     client = triton.InferenceServerClient(url=server.url.removeprefix("http://"))
     try:
         assert client.is_server_live() and client.is_server_ready() and client.is_model_ready("mnist")
@@ -72,9 +79,7 @@ def test_tritonclient_reads_metadata_and_classifies_the_test_set(processes: Proc
         client.close()
 
 
-def test_the_readme_tritonclient_example_runs_as_written(processes: Processes, settings: Settings,
-                                                         tmp_path: Path) -> None:
-    server = start_server(processes, settings, workers=0)
+def test_the_readme_tritonclient_example_runs_as_written(server: LiveServer, tmp_path: Path) -> None:
     readme = (REPO / "README.md").read_text()
     example = re.search(r"With Triton's own client.*?```sh\n(.*?)```", readme, re.S)
     assert example, "the README lost its tritonclient example"
