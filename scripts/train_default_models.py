@@ -2,10 +2,12 @@
 """Remake the shipped default models (models_store/shipped/) by training them with mnistlab itself.
 
     .venv/bin/python scripts/train_default_models.py --datasets ../shared/datasets
+    .venv/bin/python scripts/train_default_models.py --export-only   # only remake the .onnx files
 
 Each data set's model is trained as an ordinary mnistlab job (same worker code, same checkpoints) in a
-throw-away MNISTLAB_HOME; the best checkpoint's weights and a card (the recipe, the job's whole config, the
-accuracy, the training time) are written next to the code. On two CPU cores: about 12 minutes for MNIST and
+throw-away MNISTLAB_HOME; the best checkpoint's weights, a card (the recipe, the job's whole config, the
+accuracy, the training time) and the network exported to ONNX (what the server runs with onnxruntime)
+are written next to the code. On two CPU cores: about 12 minutes for MNIST and
 25 for Fashion-MNIST (docs/benchmarks.md). The recipes are mnistlab jobs like any other: POST one to /jobs to
 see it train.
 """
@@ -27,8 +29,11 @@ from mnistlab.db import make_engine, make_sessions
 from mnistlab.settings import Settings
 from mnistlab.spec import JobRequest, JobStatus
 from mnistlab.tables import Job
+from mnistlab.spec import DATASET_CLASSES
 from models_store import checkpoints
-from models_store.shipped import SHIPPED_DIR
+from models_store.architectures import build_model
+from models_store.onnx_export import to_onnx
+from models_store.shipped import SHIPPED_DIR, load_shipped, shipped_onnx_path
 from workers.worker import Worker
 
 RECIPES = {
@@ -40,11 +45,31 @@ RECIPES = {
 }
 
 
+def export_onnx(name: str) -> None:
+    """The shipped weights as the ONNX file the server runs (tests/service/test_export_api.py holds it to
+    PyTorch's answers on the whole test set)."""
+    shipped = load_shipped(name)
+    network = build_model(shipped.model)
+    network.load_state_dict(shipped.weights)
+    data = to_onnx(network.eval(), dataset=name, architecture=shipped.model, class_names=DATASET_CLASSES[name],
+                   job_id=None, epoch=shipped.epoch, test_accuracy=shipped.test_accuracy)
+    checkpoints.write_atomic(shipped_onnx_path(name), lambda handle: handle.write(data))
+    print(f"{name}: exported to {shipped_onnx_path(name)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets", type=Path, required=True, help="folder with MNIST/raw and FashionMNIST/raw")
+    parser.add_argument("--datasets", type=Path, help="folder with MNIST/raw and FashionMNIST/raw")
     parser.add_argument("--only", choices=sorted(RECIPES), help="remake one data set's model")
+    parser.add_argument("--export-only", action="store_true", help="only export the shipped weights to ONNX")
     args = parser.parse_args()
+    names = [args.only] if args.only else list(RECIPES)
+    if args.export_only:
+        for name in names:
+            export_onnx(name)
+        return
+    if args.datasets is None:
+        parser.error("--datasets is required to train")
     with tempfile.TemporaryDirectory() as home:
         settings = Settings(home=Path(home), download=False)
         settings.ensure_dirs()
@@ -52,9 +77,8 @@ def main() -> None:
         engine = make_engine(settings.db_url)
         schema.upgrade(engine)
         sessions = make_sessions(engine)
-        for name, recipe in RECIPES.items():
-            if args.only and name != args.only:
-                continue
+        for name in names:
+            recipe = RECIPES[name]
             with sessions.begin() as session:
                 job = Job.from_config(JobRequest(**recipe).resolve(seed=0), status=JobStatus.queued)
                 session.add(job)
@@ -76,6 +100,7 @@ def main() -> None:
                     "made_by": "scripts/train_default_models.py"}
             (SHIPPED_DIR / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n")
             print(f"{name}: epoch {card['epoch']}, test accuracy {card['test_accuracy']:.4f}")
+            export_onnx(name)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 A job's export lives in its checkpoint folder (`job-{id}/export-{which}-epoch-{E}.onnx`), so a second
 download reads a file, and a shared checkpoint mount shares exports between API processes and hosts. The
-shipped models' exports go to `shipped-exports/`, remade when the shipped file is newer. Files are written
+shipped models come with their exports (models_store/shipped/*.onnx), never made here. Files are written
 atomically: a crash mid-export leaves no half file under the final name. One export at a time per
 checkpoint folder, across threads, API processes and hosts (a lock file there): `serve`'s API processes all
 warm the same default models at start, and each export takes a core for seconds (dynamo traces the model),
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from models_store import checkpoints
 from models_store.onnx_export import to_onnx
-from models_store.shipped import SHIPPED_DIR
+from models_store.shipped import shipped_onnx_path
 
 if TYPE_CHECKING:  # the registry serves models through this module's exports
     from service.registry import LoadedModel
@@ -45,20 +45,24 @@ class ModelExporter:
     def job_export_path(self, job_id: int, which: str, epoch: int, fmt: str) -> Path:
         return checkpoints.job_dir(self._checkpoint_dir, job_id) / f"export-{which}-epoch-{epoch}.{fmt}"
 
-    def shipped_export_path(self, dataset: str, epoch: int, fmt: str) -> Path:
-        return self._checkpoint_dir / "shipped-exports" / f"{dataset}-epoch-{epoch}.{fmt}"
+    @staticmethod
+    def shipped_export_path(dataset: str) -> Path:
+        return shipped_onnx_path(dataset)
 
-    def cached(self, path: Path, dataset: str | None = None) -> bool:
-        """An export already made (for a shipped model: made from the shipped file there now)."""
-        if not path.is_file():
-            return False
-        return dataset is None or path.stat().st_mtime >= (SHIPPED_DIR / f"{dataset}.pt").stat().st_mtime
+    @staticmethod
+    def cached(path: Path) -> bool:
+        return path.is_file()
 
     def export(self, model: "LoadedModel", path: Path, fmt: str) -> Path:
-        """`path` made from `model` unless it is already there (fmt: one of EXPORT_FORMATS)."""
-        shipped = model.dataset if model.job_id is None else None
+        """`path` made from `model` unless it is already there (fmt: one of EXPORT_FORMATS). A shipped model's
+        export comes with it: FileNotFoundError if an installation lost it (the registry then serves the model
+        with PyTorch)."""
+        if model.job_id is None:
+            if not path.is_file():
+                raise FileNotFoundError(f"{path} is missing; scripts/train_default_models.py --export-only remakes it")
+            return path
         with self._lock, self._folder_lock():
-            if not self.cached(path, shipped):
+            if not self.cached(path):
                 data = to_onnx(model.module, dataset=model.dataset, architecture=model.model,
                                class_names=model.class_names, job_id=model.job_id, epoch=model.epoch,
                                test_accuracy=model.test_accuracy)

@@ -192,7 +192,7 @@ class ModelRegistry:
             shipped = load_shipped(dataset)
             loaded = make_loaded(job_id=None, dataset=dataset, model=shipped.model, hidden=None, epoch=shipped.epoch,
                                  test_accuracy=shipped.test_accuracy, weights=shipped.weights)
-            return self._served(loaded, self._exporter.shipped_export_path(dataset, loaded.epoch, "onnx"))
+            return self._served(loaded, self._exporter.shipped_export_path(dataset))
 
         return self._cache.get(("shipped", dataset), load)
 

@@ -22,7 +22,7 @@ from service.app import create_app
 from tests.helpers.data import SHARED_DATASETS, write_small_copy
 from tests.helpers.ports import free_port
 from tests.helpers.postgres import PostgresServer, create_database
-from tests.helpers.servers import LiveServer, Processes, copy_shipped_exports, make_settings, start_server
+from tests.helpers.servers import LiveServer, Processes, make_settings, start_server
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -69,34 +69,15 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'home' / 'mnistlab.db'}"
 
 
-@pytest.fixture(scope="session")
-def shipped_exports(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The shipped models' ONNX exports, made once per run by the code that serves them (an app warming its
-    defaults). Each export is seconds of CPU: made per test, they were a third of the service tests' time."""
-    home = tmp_path_factory.mktemp("shipped-exports")
-    (home / "no-datasets").mkdir()
-    made = make_settings(home / "home", home / "no-datasets")
-    with TestClient(create_app(made)) as client:
-        client.app.state.mnistlab.registry.warm_defaults()
-    folder = made.checkpoint_dir / "shipped-exports"
-    assert len(list(folder.glob("*.onnx"))) == 2, list(folder.iterdir())
-    return folder
-
-
 @pytest.fixture
 def settings(request: pytest.FixtureRequest, tmp_path: Path, database: str) -> Settings:
-    """Settings in a temp folder; the small data sets only for tests marked `datasets`. The shipped models'
-    exports are already in its checkpoint folder, as in a server that has run before, unless the test is
-    marked `fresh_exports`."""
+    """Settings in a temp folder; the small data sets only for tests marked `datasets`."""
     if request.node.get_closest_marker("datasets"):
         data = request.getfixturevalue("small_data_dir")
     else:
         data = tmp_path / "no-datasets"
         data.mkdir()
-    made = make_settings(tmp_path / "home", data, database_url=database)
-    if not request.node.get_closest_marker("fresh_exports"):
-        copy_shipped_exports(request.getfixturevalue("shipped_exports"), made)
-    return made
+    return make_settings(tmp_path / "home", data, database_url=database)
 
 
 @pytest.fixture

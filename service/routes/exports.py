@@ -42,7 +42,7 @@ def export_default(dataset: DatasetName, registry: RegistryDep, exporter: Export
     """The data set's current default model (promoted or shipped) as an ONNX file."""
     model = registry.default(dataset)
     if model.job_id is None:
-        path, name = exporter.shipped_export_path(dataset, model.epoch, format), f"mnistlab-{dataset}-shipped"
+        path, name = exporter.shipped_export_path(dataset), f"mnistlab-{dataset}-shipped"
     else:
         path, name = exporter.job_export_path(model.job_id, "best", model.epoch, format), f"mnistlab-job-{model.job_id}-best"
     exporter.export(model, path, format)

@@ -11,7 +11,7 @@ import pytest
 
 from mnistlab.client import Client
 from mnistlab.settings import Settings
-from tests.helpers.servers import Processes, copy_shipped_exports, make_settings, start_server, wait_for
+from tests.helpers.servers import Processes, make_settings, start_server, wait_for
 
 API_KEY = "client-tests-key"
 
@@ -31,9 +31,9 @@ class Lab:
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory, small_data_dir: Path, shipped_exports: Path) -> Iterator[Lab]:
+def lab(tmp_path_factory: pytest.TempPathFactory, small_data_dir: Path) -> Iterator[Lab]:
     home = tmp_path_factory.mktemp("client-lab")
-    settings = copy_shipped_exports(shipped_exports, make_settings(home, small_data_dir, api_key=API_KEY))
+    settings = make_settings(home, small_data_dir, api_key=API_KEY)
     processes = Processes(settings)
     try:
         server = start_server(processes, settings, workers=0)

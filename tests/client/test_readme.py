@@ -18,10 +18,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.datasets]
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, small_data_dir: Path, shipped_exports: Path) -> Iterator[LiveServer]:
+def server(tmp_path_factory: pytest.TempPathFactory, small_data_dir: Path) -> Iterator[LiveServer]:
     """One server with a worker, as the README starts it: the walkthrough (which numbers its jobs from 1, so it
     runs first) and the onnxruntime example, which only reads the default model, share it."""
-    with module_server(tmp_path_factory.mktemp("readme") / "home", small_data_dir, shipped_exports) as (running, _):
+    with module_server(tmp_path_factory.mktemp("readme") / "home", small_data_dir) as (running, _):
         yield running
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -38,13 +37,6 @@ def make_settings(home: Path, data_dir: Path, **overrides: object) -> Settings:
                                      poll_interval=0.1)
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
-
-
-def copy_shipped_exports(exports: Path, settings: Settings) -> Settings:
-    """`settings` with the shipped models' exports (the `shipped_exports` fixture's) in its checkpoint folder, as
-    a server that ran before has them: a test that predicts then does not pay seconds of export first."""
-    shutil.copytree(exports, settings.checkpoint_dir / "shipped-exports", dirs_exist_ok=True)
-    return settings
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -125,11 +117,11 @@ def start_server(processes: Processes, settings: Settings, *, workers: int = 1, 
 
 
 @contextmanager
-def module_server(home: Path, data_dir: Path, shipped_exports: Path, *, workers: int = 1,
+def module_server(home: Path, data_dir: Path, *, workers: int = 1,
                   **overrides: object) -> Iterator[tuple[LiveServer, Settings]]:
     """One `serve` for the tests of a module that only read from it or add their own jobs (each start is
-    seconds of CPU), with the shipped models' exports already made, as a server that has run before."""
-    settings = copy_shipped_exports(shipped_exports, make_settings(home, data_dir, **overrides))
+    seconds of CPU)."""
+    settings = make_settings(home, data_dir, **overrides)
     running = Processes(settings)
     try:
         yield start_server(running, settings, workers=workers), settings

@@ -19,7 +19,7 @@ from mnistlab.settings import Settings
 from mnistlab.spec import DATASET_CLASSES
 from models_store import checkpoints
 from models_store.architectures import build_model, initial_model
-from models_store.shipped import load_shipped
+from models_store.shipped import load_shipped, shipped_onnx_path
 from service import exports
 from service.app import create_app
 from service.registry import make_loaded
@@ -59,12 +59,14 @@ def _assert_same_as_torch(model_bytes: bytes, network, images: np.ndarray) -> No
 
 
 @pytest.mark.slow
-@pytest.mark.fresh_exports
 @pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
 def test_the_shipped_models_exported_give_pytorchs_answers_on_the_whole_test_set(
-        client: TestClient, data_dir: Path, dataset: str) -> None:
+        client: TestClient, settings: Settings, data_dir: Path, dataset: str) -> None:
     response = client.get(f"/models/{dataset}/export")
     assert response.status_code == 200
+    # The export shipped beside the weights, as it is: nothing is exported at start or on request.
+    assert response.content == shipped_onnx_path(dataset).read_bytes()
+    assert not list(settings.checkpoint_dir.rglob("*.onnx"))
     assert response.headers["content-disposition"].endswith(f'filename="mnistlab-{dataset}-shipped-epoch-'
                                                              f'{client.get("/models").json()["defaults"][dataset]["epoch"]}.onnx"')
     model = onnx.load_from_string(response.content)

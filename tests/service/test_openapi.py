@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
-from tests.helpers.servers import copy_shipped_exports, make_settings
+from tests.helpers.servers import make_settings
 
 KEY = "the key"
 BEARER = {"Authorization": f"Bearer {KEY}"}
@@ -20,7 +20,6 @@ BEARER = {"Authorization": f"Bearer {KEY}"}
 def keyed(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestClient]:
     (tmp_path / "data").mkdir()
     settings = make_settings(tmp_path / "home", tmp_path / "data", api_key=KEY, public_predict=request.param)
-    copy_shipped_exports(request.getfixturevalue("shipped_exports"), settings)
     with TestClient(create_app(settings)) as client:
         yield client
 

@@ -13,11 +13,14 @@ from fastapi.testclient import TestClient
 from mnistlab.datasets import load_split
 from mnistlab.settings import Settings
 from models_store.architectures import initial_model
+from models_store import checkpoints
 from service.app import create_app
 from service.exports import ModelExporter
 from service.registry import make_loaded
 from service.runtime import ONNXRUNTIME_PLATFORM, PYTORCH_PLATFORM, OnnxRunner, RuntimeChooser, TorchRunner
 from tests.helpers.images import png
+from tests.helpers.jobs import QUICK_JOB
+from workers.worker import Worker
 
 
 def _trained_looking(model: str) -> dict[str, torch.Tensor]:
@@ -66,29 +69,33 @@ def test_the_default_runtime_is_onnxruntime_and_the_protocol_says_so(client: Tes
     assert _platform(client, "fashion-mnist") == ONNXRUNTIME_PLATFORM
 
 
-@pytest.mark.fresh_exports
 def test_the_setting_chooses_pytorch(settings: Settings, seven: bytes) -> None:
     with TestClient(create_app(settings.model_copy(update={"runtime": "torch"}))) as client:
         assert _platform(client) == PYTORCH_PLATFORM
         answer = client.post("/predict", content=seven, headers={"Content-Type": "image/png"})
         assert answer.status_code == 200 and answer.json()["predictions"][0]["label"] == 7
-    assert not list(settings.checkpoint_dir.glob("shipped-exports/*"))  # nothing exported for nobody
+    assert not list(settings.checkpoint_dir.rglob("*.onnx"))  # nothing exported for nobody
 
 
+@pytest.mark.datasets
 def test_a_model_onnxruntime_cannot_load_is_served_by_pytorch_with_one_warning(
         settings: Settings, seven: bytes, caplog: pytest.LogCaptureFixture) -> None:
     with TestClient(create_app(settings)) as client:
-        epoch = client.get("/v2/models/mnist").json()["versions"][0]
+        job_id = client.post("/jobs", json=QUICK_JOB).json()["id"]
+        assert Worker(settings).run(burst=True) == 1
+        assert client.put("/models/mnist/default", json={"job_id": job_id}).status_code == 200
+        first = client.post("/predict", content=seven, headers={"Content-Type": "image/png"}).json()
+        assert _platform(client) == ONNXRUNTIME_PLATFORM  # served from its export, made on the way
     # A damaged export in the cache (a full disk, a bad copy): onnxruntime refuses it.
-    broken = ModelExporter(settings.checkpoint_dir).shipped_export_path("mnist", int(epoch), "onnx")
+    (broken,) = checkpoints.job_dir(settings.checkpoint_dir, job_id).glob("export-best-epoch-*.onnx")
     broken.write_bytes(b"not an onnx file")
     with caplog.at_level(logging.WARNING, logger="service.runtime"), \
             TestClient(create_app(settings)) as client:
         answers = [client.post("/predict", content=seven, headers={"Content-Type": "image/png"})
                    for _ in range(3)]
         assert [answer.status_code for answer in answers] == [200, 200, 200]
-        assert {answer.json()["predictions"][0]["label"] for answer in answers} == {7}
+        assert {answer.json()["predictions"][0]["label"] for answer in answers} == {first["predictions"][0]["label"]}
         assert _platform(client) == PYTORCH_PLATFORM
         assert _platform(client, "fashion-mnist") == ONNXRUNTIME_PLATFORM  # only the damaged one falls back
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 1 and "the shipped mnist model" in warnings[0] and "PyTorch" in warnings[0]
+    assert len(warnings) == 1 and f"job {job_id}" in warnings[0] and "PyTorch" in warnings[0]

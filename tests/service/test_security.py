@@ -19,7 +19,6 @@ from tests.helpers.postgres import both_databases
 from tests.helpers.servers import (
     REPO,
     Processes,
-    copy_shipped_exports,
     make_settings,
     settings_env,
     start_server,
@@ -27,11 +26,6 @@ from tests.helpers.servers import (
 
 JOB = {"dataset": "mnist", "model": "linear", "optimizer": "sgd", "epochs": 1, "seed": 0}
 KEY = "s3cret-key-for-tests"
-
-
-@pytest.fixture(autouse=True)
-def _exports(tmp_path: Path, shipped_exports: Path) -> None:
-    copy_shipped_exports(shipped_exports, make_settings(tmp_path / "home", tmp_path))
 
 
 def _app(tmp_path: Path, data_dir: Path, **settings: object) -> TestClient:

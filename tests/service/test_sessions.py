@@ -14,16 +14,11 @@ from fastapi.testclient import TestClient
 from service.app import create_app
 from service.sessions import COOKIE, FAILURES_PER_MINUTE, SessionSigner, SignInGuard
 from tests.helpers.postgres import both_databases
-from tests.helpers.servers import copy_shipped_exports, make_settings
+from tests.helpers.servers import make_settings
 
 KEY = "s3ssion-key-for-tests"
 JOB = {"dataset": "mnist", "model": "linear", "optimizer": "sgd", "epochs": 1, "seed": 0}
 ORIGIN = {"Origin": "http://testserver"}  # what a browser sends with a POST from the dashboard itself
-
-
-@pytest.fixture(autouse=True)
-def _exports(tmp_path: Path, shipped_exports: Path) -> None:
-    copy_shipped_exports(shipped_exports, make_settings(tmp_path / "home", tmp_path))
 
 
 def _app(tmp_path: Path, **settings: object) -> TestClient:

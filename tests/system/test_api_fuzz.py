@@ -23,7 +23,6 @@ from tests.helpers.jobs import QUICK_JOB
 from tests.helpers.servers import (
     LiveServer,
     Processes,
-    copy_shipped_exports,
     make_settings,
     start_server,
     wait_for,
@@ -40,11 +39,9 @@ SWEEP = {"name": "fuzzed", "base": {**QUICK_JOB, "epochs": 1}, "grid": {"lr": [0
 
 
 @pytest.fixture(scope="module")
-def api_server(tmp_path_factory: pytest.TempPathFactory, small_data_dir: Path,
-               shipped_exports: Path) -> Iterator[LiveServer]:
+def api_server(tmp_path_factory: pytest.TempPathFactory, small_data_dir: Path) -> Iterator[LiveServer]:
     """A server with a key (as deployed), a finished job (id 1) and a finished sweep (id 1) of two more."""
-    server_settings = copy_shipped_exports(shipped_exports, make_settings(tmp_path_factory.mktemp("fuzz"),
-                                                                          small_data_dir, api_key=KEY))
+    server_settings = make_settings(tmp_path_factory.mktemp("fuzz"), small_data_dir, api_key=KEY)
     running = Processes(server_settings)
     try:
         server = start_server(running, server_settings, workers=0)

@@ -26,9 +26,8 @@ JOB = {"dataset": "mnist", "model": "linear", "epochs": 2, "batch_size": 200, "s
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, small_data_dir: Path,
-           shipped_exports: Path) -> Iterator[LiveServer]:
-    with module_server(tmp_path_factory.mktemp("notebook") / "home", small_data_dir, shipped_exports) as (server, _):
+def server(tmp_path_factory: pytest.TempPathFactory, small_data_dir: Path) -> Iterator[LiveServer]:
+    with module_server(tmp_path_factory.mktemp("notebook") / "home", small_data_dir) as (server, _):
         yield server
 
 

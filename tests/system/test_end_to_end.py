@@ -11,7 +11,7 @@ import torch
 
 from models_store.architectures import build_model
 from tests.helpers.jobs import README_JOB
-from tests.helpers.servers import REPO, Processes, copy_shipped_exports, make_settings, start_server, wait_for
+from tests.helpers.servers import REPO, Processes, make_settings, start_server, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -21,8 +21,8 @@ def test_the_readme_walkthrough_posts_exactly_this_job() -> None:
 
 
 def test_the_readme_job_trains_to_975_and_its_checkpoint_loads(processes: Processes, data_dir: Path,
-                                                                tmp_path: Path, shipped_exports: Path) -> None:
-    settings = copy_shipped_exports(shipped_exports, make_settings(tmp_path / "home", data_dir, heartbeat_timeout=30))
+                                                                tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "home", data_dir, heartbeat_timeout=30)
     server = start_server(processes, settings)
     created = server.http.post("/jobs", json=README_JOB)
     assert created.status_code == 201

@@ -30,10 +30,9 @@ JOB = {"dataset": "mnist", "model": "cnn", "optimizer": "adam", "epochs": 3, "ba
 
 
 @pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory, small_data_dir: Path,
-           shipped_exports: Path) -> Iterator[tuple[LiveServer, Settings]]:
+def shared(tmp_path_factory: pytest.TempPathFactory, small_data_dir: Path) -> Iterator[tuple[LiveServer, Settings]]:
     """One server with a worker for the tests that follow their own jobs (each waits for its job to end)."""
-    with module_server(tmp_path_factory.mktemp("events") / "home", small_data_dir, shipped_exports) as running:
+    with module_server(tmp_path_factory.mktemp("events") / "home", small_data_dir) as running:
         yield running
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from tests.helpers.servers import Processes, copy_shipped_exports, make_settings, start_server
+from tests.helpers.servers import Processes, make_settings, start_server
 from tests.system.test_dashboard_browser import CHROMIUM, EXPECT_TIMEOUT_MS, FLAGS
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.datasets]
@@ -15,9 +15,8 @@ KEY = "browser-sign-in-key"
 
 
 def test_sign_in_use_the_dashboard_live_sign_out_and_open_the_docs(processes: Processes, tmp_path: Path,
-                                                                    small_data_dir: Path,
-                                                                    shipped_exports: Path) -> None:
-    settings = copy_shipped_exports(shipped_exports, make_settings(tmp_path / "home", small_data_dir, api_key=KEY))
+                                                                    small_data_dir: Path) -> None:
+    settings = make_settings(tmp_path / "home", small_data_dir, api_key=KEY)
     server = start_server(processes, settings)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)

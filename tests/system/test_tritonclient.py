@@ -22,11 +22,11 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, shipped_exports: Path) -> Iterator[LiveServer]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """One server for the module (its tests only read models and predict), serving the shipped models."""
     home = tmp_path_factory.mktemp("triton")
     (home / "no-datasets").mkdir()
-    with module_server(home / "home", home / "no-datasets", shipped_exports, workers=0) as (running, _):
+    with module_server(home / "home", home / "no-datasets", workers=0) as (running, _):
         yield running
 
 
