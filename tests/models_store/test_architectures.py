@@ -48,6 +48,7 @@ def test_the_convnet_is_what_its_name_promises() -> None:
     assert count_parameters(build_model("convnet")) <= 300_000
 
 
+@pytest.mark.slow  # it exports to ONNX over and over for seconds, while the request threads make their models
 def test_initial_weights_are_the_seeds_own_while_other_threads_seed_and_export() -> None:
     """An API process makes initial models (a job's init_hash) in request threads while a background thread
     exports a model to ONNX: every model must still be its seed's alone, and no call may fail."""
