@@ -26,14 +26,11 @@ from tests.helpers.servers import LiveServer, Processes, make_settings, start_se
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Runs on PostgreSQL are marked `postgres`, so `-m "not postgres"` leaves them out. The system tests (the
-    long ones, which start processes) run first: in two processes (scripts/test) the short ones then fill both
-    at the end, instead of one long test finishing alone."""
+    """Runs on PostgreSQL are marked `postgres`, so `-m "not postgres"` leaves them out."""
     for item in items:
         callspec = getattr(item, "callspec", None)
         if callspec is not None and callspec.params.get("database") == "postgresql":
             item.add_marker(pytest.mark.postgres)
-    items.sort(key=lambda item: not item.nodeid.startswith("tests/system/"))  # stable: file order otherwise
 
 
 @pytest.fixture(scope="session")
