@@ -4,7 +4,6 @@ methods a 405 names."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,10 +15,12 @@ KEY = "the key"
 BEARER = {"Authorization": f"Bearer {KEY}"}
 
 
-@pytest.fixture(params=[False, True], ids=["key", "key-public-predict"])
-def keyed(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestClient]:
-    (tmp_path / "data").mkdir()
-    settings = make_settings(tmp_path / "home", tmp_path / "data", api_key=KEY, public_predict=request.param)
+@pytest.fixture(scope="module", params=[False, True], ids=["key", "key-public-predict"])
+def keyed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """One app per setting for the module: its tests change nothing a later one reads (no job is made)."""
+    folder = tmp_path_factory.mktemp("openapi")
+    (folder / "data").mkdir()
+    settings = make_settings(folder / "home", folder / "data", api_key=KEY, public_predict=request.param)
     with TestClient(create_app(settings)) as client:
         yield client
 
