@@ -19,8 +19,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.datasets]
 CHROMIUM = "/usr/bin/chromium"  # Debian's; scripts/test installs it (Playwright's own download is not used)
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
          "--no-first-run", "--disable-sync", "--disable-quic"]
-# How long an expectation waits for the page (Playwright's default is 5 s): with the suite in two processes
-# (pytest-xdist) the other one may be training on both cores meanwhile. A wait, not a claim about speed.
+# How long an expectation waits for the page (Playwright's default is 5 s): the server's worker may be training
+# on both cores meanwhile (two pytest processes made two of these waits miss 5 s). A wait, not a claim about speed.
 EXPECT_TIMEOUT_MS = 30_000
 JOB = {"dataset": "mnist", "model": "linear", "epochs": 2, "batch_size": 200, "seed": 1}
 
