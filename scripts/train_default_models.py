@@ -27,9 +27,8 @@ from mnistlab import schema
 from mnistlab.datasets import import_all
 from mnistlab.db import make_engine, make_sessions
 from mnistlab.settings import Settings
-from mnistlab.spec import JobRequest, JobStatus
+from mnistlab.spec import DATASET_CLASSES, JobRequest, JobStatus
 from mnistlab.tables import Job
-from mnistlab.spec import DATASET_CLASSES
 from models_store import checkpoints
 from models_store.architectures import build_model
 from models_store.onnx_export import to_onnx

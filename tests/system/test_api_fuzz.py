@@ -20,13 +20,7 @@ from hypothesis import strategies as st
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from tests.helpers.jobs import QUICK_JOB
-from tests.helpers.servers import (
-    LiveServer,
-    Processes,
-    make_settings,
-    start_server,
-    wait_for,
-)
+from tests.helpers.servers import LiveServer, module_server, wait_for
 from workers.worker import Worker
 
 pytestmark = pytest.mark.slow
@@ -41,22 +35,17 @@ SWEEP = {"name": "fuzzed", "base": {**QUICK_JOB, "epochs": 1}, "grid": {"lr": [0
 @pytest.fixture(scope="module")
 def api_server(tmp_path_factory: pytest.TempPathFactory, small_data_dir: Path) -> Iterator[LiveServer]:
     """A server with a key (as deployed), a finished job (id 1) and a finished sweep (id 1) of two more."""
-    server_settings = make_settings(tmp_path_factory.mktemp("fuzz"), small_data_dir, api_key=KEY)
-    running = Processes(server_settings)
-    try:
-        server = start_server(running, server_settings, workers=0)
+    with module_server(tmp_path_factory.mktemp("fuzz"), small_data_dir, workers=0, api_key=KEY) as (server, made):
         server.http.headers.update(AUTH)
         finished = server.http.post("/jobs", json=QUICK_JOB).json()["id"]
         sweep = server.http.post("/sweeps", json=SWEEP).json()["id"]
         assert (finished, sweep) == (1, 1)
-        assert Worker(server_settings).run(burst=True) == 3
+        assert Worker(made).run(burst=True) == 3
         assert server.http.get(f"/jobs/{finished}").json()["status"] == "succeeded"
         assert server.http.get(f"/jobs/{finished}/checkpoint").status_code == 200
         wait_for(lambda: server.http.get(f"/sweeps/{sweep}").json()["status"] == "finished", timeout=30,
                  what="the sweep to finish")
         yield server
-    finally:
-        running.stop_all()
 
 
 @pytest.fixture(scope="module")
