@@ -13,8 +13,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 from mnistlab.settings import Settings
+from service.app import create_app
 from tests.helpers.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -127,6 +129,15 @@ def module_server(home: Path, data_dir: Path, *, workers: int = 1,
         yield start_server(running, settings, workers=workers), settings
     finally:
         running.stop_all()
+
+
+@contextmanager
+def module_app(home: Path, data_dir: Path, **overrides: object) -> Iterator[tuple[TestClient, Settings]]:
+    """The in-process app for the tests of a module that only read from it or add their own jobs (each app
+    migrates a fresh database and loads its data sets and models again)."""
+    settings = make_settings(home, data_dir, **overrides)
+    with TestClient(create_app(settings)) as client:
+        yield client, settings
 
 
 CLAIMED = re.compile(r"claimed \(attempt \d+.*\[job_id=(\d+) ")

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
 from mnistlab import jobs
+from mnistlab.settings import Settings
 from service import plots
 from tests.helpers.images import decode
+from tests.helpers.servers import module_app
 from workers.worker import Worker
 
 pytestmark = pytest.mark.datasets
@@ -18,12 +23,30 @@ SGD = {"dataset": "mnist", "model": "ffnn", "hidden": 32, "optimizer": "sgd", "l
 ADAM = {**SGD, "optimizer": "adam", "lr": 0.001}
 
 
-@pytest.fixture
-def trained(client: TestClient, settings) -> tuple[int, int]:  # type: ignore[no-untyped-def]
-    sgd = client.post("/jobs", json=SGD).json()["id"]
-    adam = client.post("/jobs", json=ADAM).json()["id"]
-    assert Worker(settings).run(burst=True) == 2
-    return sgd, adam
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory, small_data_dir: Path) -> Iterator[tuple[TestClient, Settings, tuple[int, int]]]:
+    """One app for the module, with an SGD and an Adam job trained once: the tests read them (and the cached
+    test set and models), or add jobs of their own."""
+    with module_app(tmp_path_factory.mktemp("analysis"), small_data_dir) as (client, settings):
+        sgd = client.post("/jobs", json=SGD).json()["id"]
+        adam = client.post("/jobs", json=ADAM).json()["id"]
+        assert Worker(settings).run(burst=True) == 2
+        yield client, settings, (sgd, adam)
+
+
+@pytest.fixture(scope="module")
+def client(lab) -> TestClient:  # type: ignore[no-untyped-def]
+    return lab[0]
+
+
+@pytest.fixture(scope="module")
+def settings(lab) -> Settings:  # type: ignore[no-untyped-def]
+    return lab[1]
+
+
+@pytest.fixture(scope="module")
+def trained(lab) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    return lab[2]
 
 
 def _png(response) -> Image.Image:  # type: ignore[no-untyped-def]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,8 +14,10 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from mnistlab.datasets import load_split
+from mnistlab.settings import Settings
 from service.routes.explain import MAX_EXPLAINED
 from tests.helpers.images import png
+from tests.helpers.servers import module_app
 from workers.worker import Worker
 
 pytestmark = pytest.mark.datasets
@@ -27,7 +31,24 @@ def _picture(data: str) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(data))))
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory, small_data_dir: Path) -> Iterator[tuple[TestClient, Settings]]:
+    """One app for the module: the tests explain with its models (loaded once) or train a job of their own."""
+    with module_app(tmp_path_factory.mktemp("explain"), small_data_dir) as made:
+        yield made
+
+
+@pytest.fixture(scope="module")
+def client(lab) -> TestClient:  # type: ignore[no-untyped-def]
+    return lab[0]
+
+
+@pytest.fixture(scope="module")
+def settings(lab) -> Settings:  # type: ignore[no-untyped-def]
+    return lab[1]
+
+
+@pytest.fixture(scope="module")
 def test_images(settings):  # type: ignore[no-untyped-def]
     return load_split(settings.datasets_dir, "mnist", train=False).images[:, 0].numpy()
 

@@ -59,12 +59,15 @@ def _train_on(train: Split, test: Split, config: JobConfig, epochs: int):  # typ
 
 
 @pytest.fixture(scope="module")
-def few_images(small_data_dir: Path) -> tuple[Split, Split]:
-    """2,048 training and 500 test images: bit-identity needs several batches of every kind of state (the
-    optimizer's moments, the schedule, the shuffles, the augmentation's draws), not a useful model."""
-    train = load_split(small_data_dir, "mnist", train=True)
-    test = load_split(small_data_dir, "mnist", train=False)
-    return Split(train.images[:2048], train.labels[:2048]), Split(test.images[:500], test.labels[:500])
+def small_splits(small_data_dir: Path) -> tuple[Split, Split]:
+    return load_split(small_data_dir, "mnist", train=True), load_split(small_data_dir, "mnist", train=False)
+
+
+def _few_images(splits: tuple[Split, Split], config: JobConfig) -> tuple[Split, Split]:
+    """Four batches of training images and 256 test images: bit-identity needs several batches of every kind of
+    state (the optimizer's moments, the schedule, the shuffles, the augmentation's draws), not a useful model."""
+    (train, test), count = splits, 4 * config.batch_size
+    return Split(train.images[:count], train.labels[:count]), Split(test.images[:256], test.labels[:256])
 
 
 def test_training_learns_and_reports_each_epoch(small_data_dir: Path) -> None:
@@ -84,9 +87,9 @@ def test_same_seed_gives_bit_identical_weights(small_data_dir: Path) -> None:
 
 
 @pytest.mark.parametrize("config", RESUMABLE, ids=RESUMABLE_IDS)
-def test_resuming_from_a_checkpoint_is_bit_identical_to_not_stopping(few_images: tuple[Split, Split],
+def test_resuming_from_a_checkpoint_is_bit_identical_to_not_stopping(small_splits: tuple[Split, Split],
                                                                      tmp_path: Path, config: JobConfig) -> None:
-    train, test = few_images
+    train, test = _few_images(small_splits, config)
     uninterrupted, _ = _train_on(train, test, config, 3)
     halfway, _ = _train_on(train, test, config, 1)
     path = tmp_path / "last.pt"
@@ -99,10 +102,12 @@ def test_resuming_from_a_checkpoint_is_bit_identical_to_not_stopping(few_images:
         assert torch.equal(a, b)
 
 
-def test_augmentation_changes_what_the_model_learns_and_the_same_seed_repeats_it(small_data_dir: Path) -> None:
-    plain, plain_rows = _train(small_data_dir, _config(), 1)
-    augmented, rows = _train(small_data_dir, _config(augmentation=EVERY_AUGMENTATION), 1)
-    again, again_rows = _train(small_data_dir, _config(augmentation=EVERY_AUGMENTATION), 1)
+def test_augmentation_changes_what_the_model_learns_and_the_same_seed_repeats_it(
+        small_splits: tuple[Split, Split]) -> None:
+    train, test = _few_images(small_splits, _config())
+    plain, plain_rows = _train_on(train, test, _config(), 1)
+    augmented, rows = _train_on(train, test, _config(augmentation=EVERY_AUGMENTATION), 1)
+    again, again_rows = _train_on(train, test, _config(augmentation=EVERY_AUGMENTATION), 1)
     assert rows[0]["loss"] != plain_rows[0]["loss"]  # harder images: the augmentation was applied
     assert rows[0]["loss"] == again_rows[0]["loss"]
     for a, b in zip(augmented.model.state_dict().values(), again.model.state_dict().values(), strict=True):
@@ -130,8 +135,8 @@ def test_a_job_trains_on_each_device_this_machine_has(small_data_dir: Path, devi
 
 @pytest.mark.parametrize("config", RESUMABLE, ids=RESUMABLE_IDS)
 def test_an_epoch_stopped_mid_way_and_resumed_from_its_checkpoint_is_bit_identical(
-        few_images: tuple[Split, Split], tmp_path: Path, config: JobConfig) -> None:
-    train, test = few_images
+        small_splits: tuple[Split, Split], tmp_path: Path, config: JobConfig) -> None:
+    train, test = _few_images(small_splits, config)
     halfway = -(-len(train) // config.batch_size) // 2  # the batch the epoch stops at: mid-epoch
     whole = new_state(config, CPU)
     expected = [run_epoch(whole, train, test, batch_size=config.batch_size) for _ in range(2)]
