@@ -1,4 +1,4 @@
-"""Fixtures: settings in a temp folder, a fresh database (SQLite, or PostgreSQL for `both_databases`),
+"""Fixtures: settings in a temp folder, a database of the test's own (SQLite, or PostgreSQL for `both_databases`),
 the app in-process, real worker and server processes, and the data sets for tests marked `datasets`.
 
 A test that trains or reads images says so with `@pytest.mark.datasets`; the others get settings whose
@@ -8,11 +8,14 @@ data folder is empty, so they load no data set at all (and fail loudly if they t
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.engine import make_url
 
 from mnistlab import schema
 from mnistlab.datasets import import_all
@@ -60,13 +63,42 @@ def postgres_admin_url() -> Iterator[str]:
     server.stop()
 
 
+def _migrated(url: str) -> None:
+    engine = make_engine(url)
+    schema.upgrade(engine)
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database at the head revision, made once: tests start from a copy of it instead of running every
+    migration again (tests/core/test_schema.py migrates empty databases)."""
+    path = tmp_path_factory.mktemp("migrated") / "mnistlab.db"
+    _migrated(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def migrated_postgres(postgres_admin_url: str) -> str:
+    """The name of a PostgreSQL database at the head revision, the template of each test's database."""
+    url = create_database(postgres_admin_url)
+    _migrated(url)
+    return make_url(url).database  # type: ignore[return-value]
+
+
 @pytest.fixture
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The test's database URL: a fresh SQLite file by default, or a fresh PostgreSQL database."""
+    """The test's own database URL, already at the head revision: a SQLite file by default, or a PostgreSQL
+    database."""
     if getattr(request, "param", "sqlite") == "postgresql":
-        return create_database(request.getfixturevalue("postgres_admin_url"))
+        return create_database(request.getfixturevalue("postgres_admin_url"),
+                               copy_of=request.getfixturevalue("migrated_postgres"))
     (tmp_path / "home").mkdir(exist_ok=True)
-    return f"sqlite:///{tmp_path / 'home' / 'mnistlab.db'}"
+    path = tmp_path / "home" / "mnistlab.db"
+    with closing(sqlite3.connect(request.getfixturevalue("migrated_sqlite"))) as source, \
+            closing(sqlite3.connect(path)) as copy:
+        source.backup(copy)
+    return f"sqlite:///{path}"
 
 
 @pytest.fixture

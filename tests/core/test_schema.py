@@ -5,6 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 from datetime import datetime
+from pathlib import Path
+
+import pytest
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -23,8 +26,16 @@ from sqlalchemy import (
 
 from mnistlab import schema, tables
 from mnistlab.db import Base, make_engine, make_sessions
-from tests.helpers.postgres import both_databases
+from tests.helpers.postgres import both_databases, create_database
 from tests.helpers.servers import REPO
+
+
+@pytest.fixture
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database (not the migrated copy other tests get): these tests migrate it."""
+    if getattr(request, "param", "sqlite") == "postgresql":
+        return create_database(request.getfixturevalue("postgres_admin_url"))
+    return f"sqlite:///{tmp_path / 'mnistlab.db'}"
 
 
 @both_databases

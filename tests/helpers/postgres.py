@@ -83,13 +83,15 @@ class PostgresServer:
         return f"postgresql+psycopg://postgres@{host or self.listen[0]}:{self.port}/postgres"
 
 
-def create_database(admin_url: str) -> str:
-    """A new empty database on the server of admin_url; returns its SQLAlchemy URL."""
+def create_database(admin_url: str, *, copy_of: str | None = None) -> str:
+    """A new database on the server of admin_url, empty or a copy of the database `copy_of` names (which
+    nobody may be connected to); returns its SQLAlchemy URL."""
     name = f"mnistlab_{uuid.uuid4().hex[:12]}"
     url = make_url(admin_url)
+    template = f' TEMPLATE "{copy_of}"' if copy_of else ""
     with psycopg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False),
                          autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+        connection.execute(f'CREATE DATABASE "{name}"{template}')  # type: ignore[arg-type]
     return url.set(database=name).render_as_string(hide_password=False)
 
 
