@@ -14,10 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import schemathesis
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from tests.helpers.jobs import QUICK_JOB
 from tests.helpers.servers import LiveServer, module_server, wait_for
@@ -50,10 +46,19 @@ def api_server(tmp_path_factory: pytest.TempPathFactory, small_data_dir: Path) -
 
 @pytest.fixture(scope="module")
 def api_schema(api_server: LiveServer):  # type: ignore[no-untyped-def]
+    # schemathesis and hypothesis are imported here, not at the top: importing them takes seconds, which every
+    # run of the suite would pay while collecting, the quick loop's included (their pytest plugins are off in
+    # pyproject.toml for the same reason).
+    import schemathesis
+
     return schemathesis.openapi.from_url(f"{api_server.url}/openapi.json", headers=AUTH)
 
 
 def test_no_server_error_and_responses_match_the_schema(api_schema, api_server: LiveServer) -> None:  # type: ignore[no-untyped-def]
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+    from schemathesis.specs.openapi.checks import positive_data_acceptance
+
     # Driven through hypothesis directly: schemathesis' pytest plugin does not run on this pytest.
     # GET /events never ends (it is the stream of everything): tests/system/test_live_events.py covers it.
     operations = [op for op in (result.ok() for result in api_schema.get_all_operations()) if op.path != "/events"]
