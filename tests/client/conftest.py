@@ -1,5 +1,6 @@
 """One real server for the client's and the CLI's tests: `serve` with an API key (no workers of its own)
-and a worker process beside it, on the small data sets, kept for the whole module."""
+and a worker process beside it, on the small data sets, shared by both modules (their tests add jobs of their
+own and put back any default model they promote)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ class Lab:
         return {"MNISTLAB_URL": self.url, "MNISTLAB_API_KEY": API_KEY}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def lab(tmp_path_factory: pytest.TempPathFactory, small_data_dir: Path) -> Iterator[Lab]:
     home = tmp_path_factory.mktemp("client-lab")
     settings = make_settings(home, small_data_dir, api_key=API_KEY)
