@@ -1,4 +1,5 @@
-"""Real mnistlab processes for tests: settings in a temp folder, workers and `serve`, stopped after each test."""
+"""Real mnistlab processes for tests (settings in a temp folder, workers and `serve`, stopped after each test or
+module), and the in-process app a module's tests can share."""
 
 from __future__ import annotations
 
