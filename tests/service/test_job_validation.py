@@ -6,20 +6,20 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from service.app import create_app
 from tests.helpers.jobs import DEFAULTS_JOB
 from tests.helpers.postgres import create_database
-from tests.helpers.servers import make_settings
+from tests.helpers.servers import module_app
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def refusing(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     folder = tmp_path_factory.mktemp("refusals")
-    (folder / "home").mkdir()
-    database = (create_database(request.getfixturevalue("postgres_admin_url")) if request.param == "postgresql"
-                else f"sqlite:///{folder / 'home' / 'mnistlab.db'}")
     (folder / "data").mkdir()
-    with TestClient(create_app(make_settings(folder / "home", folder / "data", database_url=database))) as client:
+    database = {}  # SQLite in the home folder unless PostgreSQL
+    if request.param == "postgresql":
+        database["database_url"] = create_database(request.getfixturevalue("postgres_admin_url"),
+                                                   copy_of=request.getfixturevalue("migrated_postgres"))
+    with module_app(folder / "home", folder / "data", **database) as (client, _):
         yield client
         assert client.get("/jobs").json()["total"] == 0  # none of them made a job
 

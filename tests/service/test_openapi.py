@@ -8,8 +8,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from service.app import create_app
-from tests.helpers.servers import make_settings
+from tests.helpers.servers import module_app
 
 KEY = "the key"
 BEARER = {"Authorization": f"Bearer {KEY}"}
@@ -20,8 +19,7 @@ def keyed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     """One app per setting for the module: its tests change nothing a later one reads (no job is made)."""
     folder = tmp_path_factory.mktemp("openapi")
     (folder / "data").mkdir()
-    settings = make_settings(folder / "home", folder / "data", api_key=KEY, public_predict=request.param)
-    with TestClient(create_app(settings)) as client:
+    with module_app(folder / "home", folder / "data", api_key=KEY, public_predict=request.param) as (client, _):
         yield client
 
 

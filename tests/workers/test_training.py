@@ -46,10 +46,8 @@ RESUMABLE = [
 RESUMABLE_IDS = ["adam", "adamw", "sgd-nesterov", "adam-onecycle", "sgd-cosine", "augmented", "convnet-augmented"]
 
 
-def _train(small_data_dir: Path, config: JobConfig, epochs: int):  # type: ignore[no-untyped-def]
-    train = load_split(small_data_dir, "mnist", train=True)
-    test = load_split(small_data_dir, "mnist", train=False)
-    return _train_on(train, test, config, epochs)
+def _train(splits: tuple[Split, Split], config: JobConfig, epochs: int):  # type: ignore[no-untyped-def]
+    return _train_on(*splits, config, epochs)
 
 
 def _train_on(train: Split, test: Split, config: JobConfig, epochs: int):  # type: ignore[no-untyped-def]
@@ -60,6 +58,7 @@ def _train_on(train: Split, test: Split, config: JobConfig, epochs: int):  # typ
 
 @pytest.fixture(scope="module")
 def small_splits(small_data_dir: Path) -> tuple[Split, Split]:
+    """The small copy's 6,000 training and 1,000 test images, read once for the module."""
     return load_split(small_data_dir, "mnist", train=True), load_split(small_data_dir, "mnist", train=False)
 
 
@@ -70,17 +69,17 @@ def _few_images(splits: tuple[Split, Split], config: JobConfig) -> tuple[Split, 
     return Split(train.images[:count], train.labels[:count]), Split(test.images[:256], test.labels[:256])
 
 
-def test_training_learns_and_reports_each_epoch(small_data_dir: Path) -> None:
-    _, rows = _train(small_data_dir, _config(batch_size=64), 2)
+def test_training_learns_and_reports_each_epoch(small_splits: tuple[Split, Split]) -> None:
+    _, rows = _train(small_splits, _config(batch_size=64), 2)
     assert [row["epoch"] for row in rows] == [1, 2]
     assert rows[1]["loss"] < rows[0]["loss"]
     assert rows[1]["test_accuracy"] > 0.85
 
 
-def test_same_seed_gives_bit_identical_weights(small_data_dir: Path) -> None:
-    first, _ = _train(small_data_dir, _config(model="ffnn", hidden=64, optimizer="sgd", lr=0.05,
+def test_same_seed_gives_bit_identical_weights(small_splits: tuple[Split, Split]) -> None:
+    first, _ = _train(small_splits, _config(model="ffnn", hidden=64, optimizer="sgd", lr=0.05,
                                              optimizer_params={"momentum": 0.9, "nesterov": False}), 2)
-    second, _ = _train(small_data_dir, _config(model="ffnn", hidden=64, optimizer="sgd", lr=0.05,
+    second, _ = _train(small_splits, _config(model="ffnn", hidden=64, optimizer="sgd", lr=0.05,
                                              optimizer_params={"momentum": 0.9, "nesterov": False}), 2)
     for a, b in zip(first.model.state_dict().values(), second.model.state_dict().values(), strict=True):
         assert torch.equal(a, b)
@@ -114,18 +113,17 @@ def test_augmentation_changes_what_the_model_learns_and_the_same_seed_repeats_it
         assert torch.equal(a, b)
 
 
-def test_full_batch_gradient_descent_takes_one_step_per_epoch(small_data_dir: Path) -> None:
-    state, rows = _train(small_data_dir, _config(model="linear", optimizer="sgd", lr=0.5, batch_size=0), 2)
+def test_full_batch_gradient_descent_takes_one_step_per_epoch(small_splits: tuple[Split, Split]) -> None:
+    state, rows = _train(small_splits, _config(model="linear", optimizer="sgd", lr=0.5, batch_size=0), 2)
     assert state.optimizer.state_dict()["state"] == {}  # plain SGD keeps no state...
     assert rows[1]["loss"] < rows[0]["loss"]  # ...but each epoch's single step still lowers the loss
 
 
 @pytest.mark.parametrize("device", available_devices())
-def test_a_job_trains_on_each_device_this_machine_has(small_data_dir: Path, device: str) -> None:
+def test_a_job_trains_on_each_device_this_machine_has(small_splits: tuple[Split, Split], device: str) -> None:
     """On a GPU host this covers cuda (and mps on a Mac); everywhere it covers the CPU."""
     target = resolve(device)
-    train = load_split(small_data_dir, "mnist", train=True).to(target)
-    test = load_split(small_data_dir, "mnist", train=False).to(target)
+    train, test = (split.to(target) for split in small_splits)
     state = new_state(_config(batch_size=64), target)
     row = run_epoch(state, train, test, batch_size=64)
     assert row["test_accuracy"] > 0.8
@@ -164,10 +162,10 @@ def test_the_optimizer_gets_the_jobs_knobs() -> None:
     assert (sgd.defaults["lr"], sgd.defaults["momentum"], sgd.defaults["nesterov"]) == (0.1, 0.9, True)
 
 
-def test_weight_decay_and_nesterov_change_what_is_learned(small_data_dir: Path) -> None:
+def test_weight_decay_and_nesterov_change_what_is_learned(small_splits: tuple[Split, Split]) -> None:
     """The knobs reach the optimizer: the same seed with and without them ends in different weights."""
     def weights(config: JobConfig) -> list[torch.Tensor]:
-        state, _ = _train(small_data_dir, config, 1)
+        state, _ = _train(small_splits, config, 1)
         return list(state.model.state_dict().values())
 
     plain_adamw = weights(_config(model="linear", optimizer="adamw", optimizer_params={"weight_decay": 0.0}))
