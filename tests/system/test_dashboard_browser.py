@@ -11,10 +11,12 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from tests.helpers.epoch_gate import EpochGate
+from tests.helpers.postgres import create_database
 from tests.helpers.proxy import CuttableProxy
 from tests.helpers.servers import LiveServer, module_server, wait_for
 
-pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.datasets]
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.datasets, pytest.mark.postgres]
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's; scripts/test installs it (Playwright's own download is not used)
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -26,8 +28,17 @@ JOB = {"dataset": "mnist", "model": "linear", "epochs": 2, "batch_size": 200, "s
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, small_data_dir: Path) -> Iterator[LiveServer]:
-    with module_server(tmp_path_factory.mktemp("notebook") / "home", small_data_dir) as (server, _):
+def database_url(postgres_admin_url: str, migrated_postgres: str) -> str:
+    """PostgreSQL, whose lock queue lets a test hold a job between its epochs (tests/helpers/epoch_gate.py);
+    the sign-in browser test runs the dashboard on SQLite."""
+    return create_database(postgres_admin_url, copy_of=migrated_postgres)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, small_data_dir: Path, database_url: str) -> Iterator[LiveServer]:
+    # A long heartbeat timeout: a worker held at the epoch gate cannot beat meanwhile.
+    with module_server(tmp_path_factory.mktemp("notebook") / "home", small_data_dir, database_url=database_url,
+                       heartbeat_timeout=60) as (server, _):
         yield server
 
 
@@ -185,15 +196,21 @@ def test_clicking_a_confusion_cell_lists_exactly_its_images(page: Page, server: 
     expect(page.locator("#cell-title")).to_contain_text(f"{count} test images of {true} taken for {predicted}")
 
 
-def test_a_running_jobs_chart_gains_a_point_when_an_epoch_lands(page: Page, server: LiveServer) -> None:
-    job_id = server.http.post("/jobs", json={**JOB, "model": "cnn", "optimizer": "adam", "epochs": 3,
-                                             "batch_size": 100}).json()["id"]
-    page.goto(f"/#/jobs/{job_id}")
-    points = page.locator("#curves circle.point")
-    expect(points).to_have_count(0)
-    for epoch in (1, 2, 3):  # each epoch adds its loss, train and test points, without reloading
-        expect(points).to_have_count(3 * epoch, timeout=120_000)
+def test_a_running_jobs_chart_gains_a_point_when_an_epoch_lands(page: Page, server: LiveServer,
+                                                               database_url: str) -> None:
+    with EpochGate(database_url) as gate:  # the worker records one epoch at a time, when the test says
+        job_id = server.http.post("/jobs", json={**JOB, "model": "cnn", "optimizer": "adam", "epochs": 3,
+                                                 "batch_size": 100}).json()["id"]
+        page.goto(f"/#/jobs/{job_id}")
+        page.evaluate("window.loadedOnce = true")  # gone if the page reloads
+        points = page.locator("#curves circle.point")
+        for epoch in (1, 2, 3):  # each epoch adds its loss, train and test points, without reloading
+            gate.wait_for_epoch()
+            expect(points).to_have_count(3 * (epoch - 1))
+            gate.let_one_epoch_through()
+            expect(points).to_have_count(3 * epoch)
     expect(page.locator("#status")).to_have_attribute("data-status", "succeeded", timeout=60_000)
+    assert page.evaluate("window.loadedOnce") is True
 
 
 def test_compare_shows_only_the_settings_that_differ(page: Page, trained: list[dict]) -> None:

@@ -76,12 +76,14 @@ export async function render(root, [id]) {
         x: typeof row.params[name] === "object" ? JSON.stringify(row.params[name]) : row.params[name],
         y: row.best_test_accuracy, title: `trial ${row.trial} (job ${row.job_id}): ${pct(row.best_test_accuracy)}`}))}));
     }
-    curves = lineChart({series: [], yLabel: "test accuracy", yFormat: (v) => `${+(100 * v).toFixed(2)}%`});
-    detail.querySelector("#trial-curves").append(curves);
+    const chart = curves = lineChart({series: [], yLabel: "test accuracy", yFormat: (v) => `${+(100 * v).toFixed(2)}%`});
+    detail.querySelector("#trial-curves").append(chart);
     const trials = sweep.leaderboard.slice(0, MAX_CURVES);
-    await Promise.all(trials.filter((row) => !curveData.has(row.job_id) || row.status === "running")
+    // Fetched again while a trial runs or holds fewer epochs than the leaderboard counts: its epochs' events
+    // may have come before its first fetch answered, which then saw none of them.
+    await Promise.all(trials.filter((row) => row.status === "running" || (curveData.get(row.job_id)?.length ?? -1) < row.epochs_run)
       .map(async (row) => curveData.set(row.job_id, await api(`/jobs/${row.job_id}/metrics`))));
-    drawCurves(trials);
+    drawCurves(chart, trials);  // this call's chart: a later call may have drawn a newer one meanwhile
     detail.querySelector("#cancel-sweep")?.addEventListener("click", () => act(() => postJson(`/sweeps/${sweep.id}/cancel`, {}).then(() => "cancelled")));
     detail.querySelector("#promote-best")?.addEventListener("click", async () => act(async () => {
       const job = await api(`/jobs/${best.job_id}`);
@@ -89,8 +91,8 @@ export async function render(root, [id]) {
       return `the ${job.dataset} default model is now job ${best.job_id}'s`;
     }));
   }
-  function drawCurves(trials) {
-    curves.update(trials.filter((row) => curveData.has(row.job_id)).map((row, i) => ({
+  function drawCurves(chart, trials) {
+    chart.update(trials.filter((row) => curveData.has(row.job_id)).map((row, i) => ({
       name: `trial ${row.trial}`, color: COLORS[i % COLORS.length], dashed: row.status === "pruned",
       points: curveData.get(row.job_id).map((m) => [m.epoch, m.test_accuracy])})));
   }
@@ -119,7 +121,7 @@ export async function render(root, [id]) {
       if (!curves || !sweep || !curveData.has(d.job_id)) return;
       const rows = curveData.get(d.job_id);
       if (!rows.some((m) => m.epoch === d.epoch)) rows.push(d);
-      drawCurves(sweep.leaderboard.slice(0, MAX_CURVES));
+      drawCurves(curves, sweep.leaderboard.slice(0, MAX_CURVES));
     }),
   ];
   if (shownId !== null) await drawSweep(await api(`/sweeps/${shownId}`));
