@@ -209,19 +209,21 @@ class Broadcaster:
                                      for view in job_views(session, self._settings, created)]
             self._newest_job = max([self._newest_job, *(job.id for job in rows)])
             for job in rows:
-                self._job_changes(session, job, found, everything)
+                self._job_changes(session, job, found, everything, new=job in created)
             if everything:
                 self._sweep_changes(session, found)
         return found
 
-    def _job_changes(self, session: Session, job: Job, found: _Look, everything: bool) -> None:
+    def _job_changes(self, session: Session, job: Job, found: _Look, everything: bool, *, new: bool) -> None:
         progress = (job.status.value, job.progress_epoch, job.progress_fraction, job.eta_seconds)
         last_epoch, seen = job.last_epoch or 0, self._seen.get(job.id)
+        if seen is None and new:  # created since the last look: the epochs it trained meanwhile follow `created`
+            seen = _Seen((), 0, False)
         if job.status.ended:
             self._seen.pop(job.id, None)
         else:
             self._seen[job.id] = _Seen(progress, last_epoch, False)
-        if seen is None:  # first sight: nothing to compare with; followers read their own past
+        if seen is None:  # first sight of an older job: nothing to compare with; followers read their own past
             return
         events, shared = found.per_job[job.id], found.everything if everything else []
         if last_epoch > seen.last_epoch:

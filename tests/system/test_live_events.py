@@ -4,6 +4,7 @@ limit, a reader that stops reading, and PostgreSQL's NOTIFY instead of polling (
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import time
@@ -14,7 +15,11 @@ import httpx
 import pytest
 from httpx_sse import aconnect_sse
 
+from mnistlab import jobs
+from mnistlab.db import make_engine, make_sessions, utcnow
 from mnistlab.settings import Settings
+from mnistlab.spec import JobRequest, JobStatus
+from mnistlab.tables import Job
 from service.live_events import DROPPED, QUEUE_EVENTS, Event, Subscription
 from tests.helpers.postgres import both_databases
 from tests.helpers.servers import (
@@ -23,6 +28,7 @@ from tests.helpers.servers import (
     make_settings,
     module_server,
     start_server,
+    wait_for,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.datasets]
@@ -125,6 +131,56 @@ def test_the_stream_of_everything_tells_jobs_and_sweeps(shared: tuple[LiveServer
         assert any(event == "progress" and data["status"] == "running" for event, data in mine)  # ~1 s epochs
     sweeps = [data for event, _, data in seen if event == "sweep"]
     assert sweeps[-1]["counts"] == {"succeeded": 2} and sweeps[-1]["best_job_id"] in [job["id"] for job in created]
+
+
+def _trained_at_once(settings: Settings, epochs: int) -> int:
+    """A job queued, trained for `epochs` and finished in one transaction, as the database shows a quick job to a
+    look that comes late: no look can see it before its end."""
+    engine = make_engine(settings.db_url)
+    try:
+        with make_sessions(engine).begin() as session:
+            job = Job.from_config(JobRequest(**{**JOB, "epochs": epochs}).resolve(seed=7),
+                                  status=JobStatus.succeeded, attempts=1, last_epoch=epochs, best_epoch=epochs,
+                                  best_test_accuracy=0.9, finished_at=utcnow())
+            session.add(job)
+            session.flush()
+            for epoch in range(1, epochs + 1):
+                jobs.insert_metric_once(session, job_id=job.id, metric=dict(
+                    epoch=epoch, loss=1 / epoch, train_accuracy=0.9, test_accuracy=0.9, seconds=1.0,
+                    images_per_second=6000.0))
+            return job.id
+    finally:
+        engine.dispose()
+
+
+def test_a_job_that_trained_before_the_streams_first_look_at_it_is_told_whole(
+        shared: tuple[LiveServer, Settings]) -> None:
+    """`created`, then every epoch it trained before the stream of everything first saw it, then its status."""
+    server, settings = shared
+
+    async def watch() -> tuple[int, list[tuple[str, str, dict]]]:
+        seen: list[tuple[str, str, dict]] = []
+        async with httpx.AsyncClient(base_url=server.url, timeout=httpx.Timeout(10, read=30)) as client, \
+                aconnect_sse(client, "GET", "/events") as source:
+            # Two looks begun since the stream opened: the first has ended, so the job below is new to the next.
+            looks = _scrape(server, "mnistlab_event_looks_total")
+            await asyncio.to_thread(wait_for, lambda: _scrape(server, "mnistlab_event_looks_total") >= looks + 2,
+                                    timeout=30, what="two looks of the broadcaster")
+            job_id = await asyncio.to_thread(_trained_at_once, settings, 2)
+            with contextlib.suppress(TimeoutError):  # a stream that never tells the job's end stays open
+                async with asyncio.timeout(30):
+                    async for sse in source.aiter_sse():
+                        if sse.data:
+                            seen.append((sse.event, sse.id, json.loads(sse.data)))
+                            if sse.event == "status" and seen[-1][2]["job_id"] == job_id:
+                                break
+        return job_id, seen
+
+    job_id, seen = asyncio.run(watch())
+    mine = [(event, data) for event, _, data in seen if data.get("job_id", data.get("id")) == job_id]
+    assert [event for event, _ in mine] == ["created", "epoch", "epoch", "status"]
+    assert [data["epoch"] for event, data in mine if event == "epoch"] == [1, 2]
+    assert mine[-1][1]["status"] == "succeeded"
 
 
 def test_past_the_stream_limit_a_503_with_retry_after_and_the_api_keeps_answering(
