@@ -126,7 +126,8 @@ async def _everything_stream(state: AppState) -> AsyncIterator[str]:
 @router.get("/events", response_class=StreamingResponse, responses=STREAM)
 async def all_events(state: StateDep) -> StreamingResponse:
     """SSE for all jobs and sweeps: `created` (the job, as GET /jobs/{id}), `progress`, `epoch` and `status`
-    (each with `job_id`), and `sweep` (the sweep, as GET /sweeps/{id}) whenever one changes. Read the
-    current state once (GET /jobs, GET /sweeps), then apply these."""
+    (each with `job_id`), and `sweep` (the sweep, as GET /sweeps/{id}) whenever one changes. A new job's
+    `created` is followed by every epoch it trained before the stream first saw it. Read the current state
+    once (GET /jobs, GET /sweeps), then apply these."""
     state.events.check_room()
     return StreamingResponse(_everything_stream(state), media_type="text/event-stream", headers=HEADERS)
