@@ -4,12 +4,13 @@ worker, shared by this module's tests, with real jobs trained on the small data 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 
 from tests.helpers.epoch_gate import EpochGate
 from tests.helpers.postgres import create_database
@@ -174,7 +175,8 @@ def test_a_jobs_page_runs_it_again_offers_its_files_and_cancels(page: Page, serv
     copy = server.http.get(f"/jobs/{copy_id}").json()
     settings = ("dataset", "model", "optimizer", "lr", "epochs", "batch_size", "seed", "lr_schedule", "momentum")
     assert {k: copy[k] for k in settings} == {k: original[k] for k in settings}
-    long_id = server.http.post("/jobs", json={**JOB, "optimizer": "adam", "epochs": 200}).json()["id"]
+    # Long enough to be running when the cancel is heard (at the worker's next heartbeat, every 2 s here).
+    long_id = server.http.post("/jobs", json={**JOB, "model": "cnn", "optimizer": "adam", "epochs": 200}).json()["id"]
     page.goto(f"/#/jobs/{long_id}")
     page.click("#cancel")
     expect(page.locator("#status")).to_have_attribute("data-status", "cancelled", timeout=30_000)
@@ -211,6 +213,28 @@ def test_a_running_jobs_chart_gains_a_point_when_an_epoch_lands(page: Page, serv
             expect(points).to_have_count(3 * epoch)
     expect(page.locator("#status")).to_have_attribute("data-status", "succeeded", timeout=60_000)
     assert page.evaluate("window.loadedOnce") is True
+
+
+def test_events_that_come_while_the_job_list_is_read_are_not_undone_by_it(page: Page, server: LiveServer) -> None:
+    """The list is read on each connection of the event stream; a reply made before events that arrive first
+    must not put the rows back as they were (a job stayed "queued" after its "status" had come)."""
+    held: list[Route] = []
+    page.route("**/jobs?limit=50", lambda route: held.append(route))  # the list's read, held until the test lets it answer
+    page.goto("/")
+    deadline = time.monotonic() + 30
+    while not held and time.monotonic() < deadline:
+        page.evaluate("0")  # Playwright hands the page's requests to the handler while the test calls it
+    assert held, "the dashboard never read the job list"
+    stale = held[0].fetch()  # the list as it is now, before the job below exists
+    # A second stream in the page tells the test when the job's events have reached it.
+    page.evaluate("""() => { window.told = []; const probe = new EventSource("/events");
+        probe.addEventListener("status", (event) => window.told.push(JSON.parse(event.data).job_id));
+        return new Promise((opened) => { probe.onopen = opened; }); }""")
+    job_id = _finished(server, {**JOB, "optimizer": "sgd"})["id"]
+    page.wait_for_function(f"window.told.includes({job_id})")
+    for read in held:  # every read the page made answers with the list from before the job
+        read.fulfill(response=stale)
+    expect(page.locator(f"tr.job[data-id='{job_id}']")).to_have_attribute("data-status", "succeeded")
 
 
 def test_compare_shows_only_the_settings_that_differ(page: Page, trained: list[dict]) -> None:
@@ -350,6 +374,8 @@ def test_two_models_answer_for_the_same_drawing(page: Page, trained: list[dict])
     expect(right.locator(".gradcam")).to_be_hidden()
     expect(right.locator(".feature-maps img")).to_have_count(0)
     # Both answered the final drawing: asking again by hand gives the same labels.
+    for side in (left, right):  # the stroke's last answers may still be on their way
+        expect(side).to_have_attribute("aria-busy", "false")
     labels = (left.get_attribute("data-label"), right.get_attribute("data-label"))
     answers = (int(left.get_attribute("data-answers")), int(right.get_attribute("data-answers")))
     page.click("#predict-drawing")

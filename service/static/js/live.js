@@ -31,3 +31,27 @@ export function connect() {
 }
 
 export const isOpen = () => source !== null && source.readyState === EventSource.OPEN;
+
+// A view's state, read once per (re)connection and then kept current by `handlers` (kind -> function). Events
+// that arrive while the read is on its way are held and applied after it, in their order: a reply made before
+// them never overwrites what they told (a job would stay "queued" after its "status" came first).
+// readNow: read at once where the stream is already open (false: the view has just read it itself).
+export function readThenFollow(read, handlers, {readNow = true} = {}) {
+  let reading = 0, held = [];
+  const offs = Object.entries(handlers).map(([kind, apply]) =>
+    on(kind, (data) => (reading ? held.push(() => apply(data)) : apply(data))));
+  const load = async () => {
+    reading += 1;
+    try { await read(); } finally {
+      reading -= 1;
+      if (!reading) {  // the last read in flight has answered: now what came meanwhile
+        const later = held;
+        held = [];
+        later.forEach((apply) => apply());
+      }
+    }
+  };
+  offs.push(on("open", load));
+  if (readNow && isOpen()) load();
+  return () => offs.forEach((off) => off());
+}

@@ -14,7 +14,7 @@ function modelOptions(registry, preferred) {
 }
 
 function panelHtml(side, registry, preferred) {
-  return `<section class="board-panel" id="panel-${side}" data-answers="0">
+  return `<section class="board-panel" id="panel-${side}" data-answers="0" aria-busy="false">
     <label>model <select class="model">${side === "b" ? '<option value="">none</option>' : ""}${modelOptions(registry, preferred)}</select></label>
     <div class="answer muted">Draw a digit, or upload an image.</div>
     <div class="row"><figure><img class="seen" alt="the 28x28 image the model saw" hidden><figcaption>what it saw</figcaption></figure>
@@ -51,6 +51,7 @@ function panel(root, side, getBlob) {
     if (!model) return;
     inFlight = true;
     wanted = false;
+    box.setAttribute("aria-busy", "true");  // until the newest drawing is answered
     try {
       const blob = await getBlob();
       const form = new FormData();
@@ -65,6 +66,7 @@ function panel(root, side, getBlob) {
       inFlight = false;
     }
     if (wanted) send();  // the drawing changed while this one was answered: send the newest, once
+    else box.setAttribute("aria-busy", "false");
   }
   box.querySelector(".model").addEventListener("change", () => send());
   return {update() { if (inFlight) wanted = true; else send(); }, box};

@@ -132,20 +132,19 @@ export async function render(root, [id]) {
 
   drawJob(); drawMetrics(); drawAnalysis();
   const mine = (handler) => (data) => { if (data.job_id === jobId) handler(data); };
-  const off = [
-    live.on("open", async () => { job = await api(`/jobs/${jobId}`); metrics = await api(`/jobs/${jobId}/metrics`); drawJob(); drawMetrics(); drawAnalysis(); }),
-    live.on("progress", mine((d) => {
+  const reread = async () => { job = await api(`/jobs/${jobId}`); metrics = await api(`/jobs/${jobId}/metrics`); drawJob(); drawMetrics(); drawAnalysis(); };
+  return live.readThenFollow(reread, {
+    progress: mine((d) => {
       job.status = d.status; job.waiting_for = null;
       job.progress = {...job.progress, epoch: d.epoch, fraction: Math.min(1, (d.epoch + d.fraction) / d.epochs)};
       drawJob();
-    })),
-    live.on("epoch", mine((d) => {
+    }),
+    epoch: mine((d) => {
       if (!metrics.some((m) => m.epoch === d.epoch)) metrics.push(d);
       metrics.sort((a, b) => a.epoch - b.epoch);
       if (!job.best || d.test_accuracy > job.best.test_accuracy) job.best = {epoch: d.epoch, test_accuracy: d.test_accuracy};
       drawMetrics(); drawJob();
-    })),
-    live.on("status", mine(async () => { job = await api(`/jobs/${jobId}`); drawJob(); drawAnalysis(); })),
-  ];
-  return () => off.forEach((f) => f());
+    }),
+    status: mine(async () => { job = await api(`/jobs/${jobId}`); drawJob(); drawAnalysis(); }),
+  }, {readNow: false});  // read just above
 }

@@ -50,20 +50,18 @@ export async function render(root) {
     draw();
   };
   const update = (id, change) => { const job = jobs.get(id); if (job) { change(job); draw(); } };
-  const off = [
-    live.on("open", load),
-    live.on("created", (job) => { jobs.set(job.id, job); draw(); }),
-    live.on("progress", (d) => update(d.job_id, (job) => {
+  const off = live.readThenFollow(load, {
+    created: (job) => { jobs.set(job.id, job); draw(); },
+    progress: (d) => update(d.job_id, (job) => {
       job.status = d.status; job.waiting_for = null;
       job.progress = {...job.progress, epoch: d.epoch, fraction: Math.min(1, (d.epoch + d.fraction) / d.epochs)};
-    })),
-    live.on("epoch", (d) => update(d.job_id, (job) => { job.latest = d; })),
-    live.on("status", (d) => update(d.job_id, (job) => {
+    }),
+    epoch: (d) => update(d.job_id, (job) => { job.latest = d; }),
+    status: (d) => update(d.job_id, (job) => {
       job.status = d.status; job.error = d.error;
       if (d.status === "succeeded") job.progress = {...job.progress, fraction: 1};
-    })),
-  ];
-  if (live.isOpen()) load();
+    }),
+  });
   buildJobForm(root.querySelector("#job-form"), await getSpec(), {onCreated: (job) => { jobs.set(job.id, job); draw(); }});
-  return () => off.forEach((f) => f());
+  return off;
 }

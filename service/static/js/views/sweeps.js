@@ -113,18 +113,16 @@ export async function render(root, [id]) {
       await drawSweep(sweep);
     }
   };
-  const off = [
-    live.on("open", load),
-    live.on("sweep", (sweep) => { sweeps.set(sweep.id, sweep); drawList(); if (sweep.id === shownId) drawSweep(sweep); }),
-    live.on("epoch", (d) => {
+  const off = live.readThenFollow(load, {
+    sweep: (sweep) => { sweeps.set(sweep.id, sweep); drawList(); if (sweep.id === shownId) drawSweep(sweep); },
+    epoch: (d) => {
       const sweep = sweeps.get(shownId);
       if (!curves || !sweep || !curveData.has(d.job_id)) return;
       const rows = curveData.get(d.job_id);
       if (!rows.some((m) => m.epoch === d.epoch)) rows.push(d);
       drawCurves(curves, sweep.leaderboard.slice(0, MAX_CURVES));
-    }),
-  ];
-  if (shownId !== null) await drawSweep(await api(`/sweeps/${shownId}`));
-  if (live.isOpen()) await load();
-  return () => off.forEach((f) => f());
+    },
+  });
+  if (shownId !== null && !live.isOpen()) await drawSweep(await api(`/sweeps/${shownId}`));  // else load() draws it
+  return off;
 }
