@@ -12,11 +12,10 @@ timeout far longer than a test holds the gate.
 from __future__ import annotations
 
 import threading
-from types import TracebackType
 
 import psycopg
-from sqlalchemy.engine import make_url
 
+from tests.helpers.postgres import psycopg_url
 from tests.helpers.servers import wait_for
 
 LOCK = "LOCK TABLE epoch_metrics IN SHARE MODE"
@@ -25,7 +24,7 @@ WAITING = "SELECT count(*) FROM pg_locks WHERE relation = 'epoch_metrics'::regcl
 
 class EpochGate:
     def __init__(self, database_url: str) -> None:
-        url = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+        url = psycopg_url(database_url)
         self._holders = [psycopg.connect(url), psycopg.connect(url)]  # take turns holding the lock
         self._watcher = psycopg.connect(url, autocommit=True)
         self._holding = self._holders[0]
@@ -35,7 +34,7 @@ class EpochGate:
         self._holding.execute(LOCK)  # granted at once: nobody else asks for locks on this table
         return self
 
-    def __exit__(self, *exc: tuple[type[BaseException] | None, BaseException | None, TracebackType | None]) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._holding.rollback()  # first: a lock still queued behind the worker is then granted, and released
         if self._queued is not None:
             self._queued.join(timeout=60)

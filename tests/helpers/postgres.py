@@ -83,16 +83,19 @@ class PostgresServer:
         return f"postgresql+psycopg://postgres@{host or self.listen[0]}:{self.port}/postgres"
 
 
+def psycopg_url(url: str) -> str:
+    """A SQLAlchemy URL (postgresql+psycopg://...) as psycopg.connect takes it."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def create_database(admin_url: str, *, copy_of: str | None = None) -> str:
     """A new database on the server of admin_url, empty or a copy of the database `copy_of` names (which
     nobody may be connected to); returns its SQLAlchemy URL."""
     name = f"mnistlab_{uuid.uuid4().hex[:12]}"
-    url = make_url(admin_url)
     template = f' TEMPLATE "{copy_of}"' if copy_of else ""
-    with psycopg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False),
-                         autocommit=True) as connection:
+    with psycopg.connect(psycopg_url(admin_url), autocommit=True) as connection:
         connection.execute(f'CREATE DATABASE "{name}"{template}')  # type: ignore[arg-type]
-    return url.set(database=name).render_as_string(hide_password=False)
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
 
 
 # Tests that touch the queue or the database run on both (the `database` fixture in tests/conftest.py).
