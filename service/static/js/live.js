@@ -35,8 +35,8 @@ export const isOpen = () => source !== null && source.readyState === EventSource
 // A view's state, read once per (re)connection and then kept current by `handlers` (kind -> function). Events
 // that arrive while the read is on its way are held and applied after it, in their order: a reply made before
 // them never overwrites what they told (a job would stay "queued" after its "status" came first).
-// readNow: read at once where the stream is already open (false: the view has just read it itself).
-export function readThenFollow(read, handlers, {readNow = true} = {}) {
+// Where the stream is open already, it reads at once: what came before the view subscribed is read then.
+export function readThenFollow(read, handlers) {
   let reading = 0, held = [];
   const offs = Object.entries(handlers).map(([kind, apply]) =>
     on(kind, (data) => (reading ? held.push(() => apply(data)) : apply(data))));
@@ -52,6 +52,6 @@ export function readThenFollow(read, handlers, {readNow = true} = {}) {
     }
   };
   offs.push(on("open", load));
-  if (readNow && isOpen()) load();
+  if (isOpen()) load();
   return () => offs.forEach((off) => off());
 }

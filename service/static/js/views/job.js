@@ -146,5 +146,5 @@ export async function render(root, [id]) {
       drawMetrics(); drawJob();
     }),
     status: mine(async () => { job = await api(`/jobs/${jobId}`); drawJob(); drawAnalysis(); }),
-  }, {readNow: false});  // read just above
+  });  // read again once subscribed: an epoch that landed since the read above is not lost
 }
