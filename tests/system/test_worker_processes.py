@@ -48,20 +48,21 @@ def _weights(settings, job_id: int) -> dict:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="module")
-def uninterrupted() -> dict[int, dict]:
-    """The final weights of JOB run by a worker without interruption, by epochs: trained by the first test that
-    needs them and reused by the rest (the same job gives the same weights on either database)."""
+def uninterrupted() -> dict[tuple, dict]:
+    """The final weights of JOB run by a worker without interruption, by what the test changed in JOB: trained by
+    the first test that needs them and reused by the rest (the same job gives the same weights on either database)."""
     return {}
 
 
-def _assert_same_as_uninterrupted(uninterrupted: dict[int, dict], client: TestClient, settings, job_id: int,  # type: ignore[no-untyped-def]
-                                  epochs: int) -> None:
+def _assert_same_as_uninterrupted(uninterrupted: dict[tuple, dict], client: TestClient, settings, job_id: int,  # type: ignore[no-untyped-def]
+                                  **changes: int) -> None:
     """The job's final weights equal those of the same job never interrupted (run by a worker still polling)."""
-    if epochs not in uninterrupted:
-        clean_job = client.post("/jobs", json={**JOB, "epochs": epochs}).json()["id"]
+    key = tuple(sorted(changes.items()))
+    if key not in uninterrupted:
+        clean_job = client.post("/jobs", json={**JOB, **changes}).json()["id"]
         _wait_status(client, clean_job, "succeeded")
-        uninterrupted[epochs] = _weights(settings, clean_job)
-    for a, b in zip(_weights(settings, job_id).values(), uninterrupted[epochs].values(), strict=True):
+        uninterrupted[key] = _weights(settings, clean_job)
+    for a, b in zip(_weights(settings, job_id).values(), uninterrupted[key].values(), strict=True):
         assert torch.equal(a, b)
 
 
@@ -106,27 +107,45 @@ def test_a_worker_killed_mid_job_is_replaced_and_the_result_is_bit_identical(
     _assert_same_as_uninterrupted(uninterrupted, client, settings, killed_job, epochs=4)
 
 
+def _wait_for_a_fresh_beat_inside_an_epoch(client: TestClient, job_id: int) -> None:
+    """Return just after a heartbeat that says the worker trains the second epoch or a later one, short of its last
+    batches. The progress is read every few milliseconds and only a beat seen as it changes counts, so it is a
+    few ms old, while the rest of the epoch's batches take at least a tenth of an epoch (60 ms here): a signal sent
+    now lands between two of them. (A beat read as it happens to be, up to a heartbeat interval old, could be
+    most of an epoch old on a fast machine, and the signal then landed in the evaluation.)"""
+    seen: list[dict] = []
+
+    def fresh_inside() -> bool:
+        progress = _job(client, job_id)["progress"]
+        changed = bool(seen) and progress != seen[-1]
+        seen.append(progress)
+        inside_epoch = progress["fraction"] * progress["epochs"] - progress["epoch"]  # the API's is of all epochs
+        return changed and progress["epoch"] >= 1 and 0.02 < inside_epoch < 0.9
+
+    wait_for(fresh_inside, timeout=120, interval=0.002, what="a fresh beat inside the second or third epoch")
+
+
 @both_databases
 def test_sigterm_saves_mid_epoch_hands_back_and_the_resumed_job_is_bit_identical(
-        client: TestClient, processes: Processes, settings, uninterrupted) -> None:  # type: ignore[no-untyped-def]
-    job_id = client.post("/jobs", json={**JOB, "epochs": 3}).json()["id"]
-    worker = processes.worker()
-    wait_for(lambda: (p := _job(client, job_id)["progress"])["epoch"] == 1 and p["fraction"] > 0.1, timeout=120,
-             what="the second epoch to be under way")
+        client: TestClient, processes: Processes, settings, tmp_path: Path, uninterrupted) -> None:  # type: ignore[no-untyped-def]
+    job_id = client.post("/jobs", json={**JOB, "epochs": 3, "batch_size": 16}).json()["id"]
+    # Beats every 0.375 s, so one lands inside the batches of the second or third epoch.
+    worker = processes.worker(settings=make_settings(settings.home, settings.datasets_dir,
+                                                     database_url=settings.db_url, heartbeat_timeout=1.5))
+    _wait_for_a_fresh_beat_inside_an_epoch(client, job_id)
     worker.send_signal(signal.SIGTERM)
     started = time.monotonic()
     assert worker.wait(timeout=10) == 0
     assert time.monotonic() - started < 10
     handed_back = _job(client, job_id)
     assert handed_back["status"] == "queued" and handed_back["attempts"] == 0
-    saved = checkpoints.load(checkpoints.checkpoint_path(settings.checkpoint_dir, job_id, "last"))
-    # Saved at the batch it stopped at, mid-epoch. Which epoch: the progress read above may be a heartbeat
-    # (0.75 s here) old, most of a one-second epoch on a loaded machine, so the signal can land in the third.
-    assert saved["epoch"] in (1, 2) and saved["step_in_epoch"] > 0
-    processes.worker()
+    saved = _saved_position(settings, job_id)
+    assert saved[0] in (1, 2) and saved[1] > 0  # saved at the batch it stopped at, mid-epoch
+    processes.worker(log=tmp_path / "second.log")
     assert _wait_status(client, job_id, "succeeded")["attempts"] == 1
+    assert _resumed_at(tmp_path / "second.log", job_id) == [saved]
     assert [m["epoch"] for m in client.get(f"/jobs/{job_id}/metrics").json()] == [1, 2, 3]
-    _assert_same_as_uninterrupted(uninterrupted, client, settings, job_id, epochs=3)
+    _assert_same_as_uninterrupted(uninterrupted, client, settings, job_id, epochs=3, batch_size=16)
 
 
 def test_a_worker_killed_after_its_checkpoint_and_before_its_row_loses_no_epoch(
