@@ -157,26 +157,31 @@ def test_a_worker_killed_after_its_checkpoint_and_before_its_row_loses_no_epoch(
     # A long lease: a worker whose heartbeats do not get through for half of it stops writing (fenced off).
     patient = make_settings(settings.home, settings.datasets_dir, database_url=settings.db_url, heartbeat_timeout=120)
     first = processes.worker(log=logs[0], settings=patient)
-    wait_for(lambda: (p := _job(client, job_id)["progress"])["epoch"] == 1 and p["fraction"] > 0.1, timeout=120,
-             what="the second epoch to be under way")
-    # Take SQLite's write lock: the worker can write files but not rows.
+    wait_for(lambda: _job(client, job_id)["ran_on"], timeout=120, what="the worker to start the job")
+    # Take SQLite's write lock once the worker has written the job's running details: from here it can write
+    # files but not rows, so the next epoch it finishes lands as a checkpoint without its row.
     lock = sqlite3.connect(settings.db_url.removeprefix("sqlite:///"), isolation_level=None)
     lock.execute("BEGIN IMMEDIATE")
     try:
-        wait_for(lambda: _saved_position(settings, job_id) == (2, 0), timeout=120,
-                 what="the second epoch's checkpoint")
+        recorded = len(client.get(f"/jobs/{job_id}/metrics").json())  # none unless an epoch beat the lock
+        unrecorded = recorded + 1
+        last = checkpoints.checkpoint_path(settings.checkpoint_dir, job_id, "last")
+        wait_for(lambda: last.exists() and _saved_position(settings, job_id) == (unrecorded, 0), timeout=120,
+                 what=f"epoch {unrecorded}'s checkpoint")
         first.send_signal(signal.SIGKILL)
         first.wait()
     finally:
         lock.execute("ROLLBACK")
         lock.close()
-    assert [m["epoch"] for m in client.get(f"/jobs/{job_id}/metrics").json()] == [1]  # its row never landed
+    assert [m["epoch"] for m in client.get(f"/jobs/{job_id}/metrics").json()] == list(range(1, unrecorded))
     processes.worker(log=logs[1])
     _wait_status(client, job_id, "succeeded")
     assert [m["epoch"] for m in client.get(f"/jobs/{job_id}/metrics").json()] == [1, 2, 3]
-    assert _resumed_at(logs[1], job_id) == [(2, 0)]
-    assert _epochs_trained(logs, job_id) == 2  # epoch 3 by the second worker; epoch 2's line never got written
-    assert _epochs_trained(logs[1:], job_id) == 1
+    assert _resumed_at(logs[1], job_id) == [(unrecorded, 0)]
+    # Each epoch trained once: the ones after the unrecorded one by the second worker, and the unrecorded one's
+    # line (written after its row) never by the first.
+    assert _epochs_trained(logs[1:], job_id) == 3 - unrecorded
+    assert _epochs_trained(logs, job_id) == 3 - 1
 
 
 def test_the_first_sigterm_asks_to_stop_and_a_second_exits_at_once(settings) -> None:  # type: ignore[no-untyped-def]
