@@ -12,12 +12,17 @@ was stopped, so both contenders see the same machine within a second of each oth
 - worker: a real `workers.worker.Worker` claiming and training a 50-epoch job from a SQLite database in a
   temp MNISTLAB_HOME, with its heartbeat thread, per-batch callback and checkpoints: what a live worker
   runs (its API is not needed for training); the time of each epoch is `run_epoch`'s, as the job's
-  `seconds` are;
+  `seconds` are, and `worker rows` is the wall time from one epoch's row to the next (the epoch, its
+  checkpoints and its row);
 - worker-t2: the same, with `torch.set_num_threads(2)` first, as `serve --workers 1` starts it on two cores;
 - plain-again: the plain loop a second time (`plain:plain-again` shows what the method itself does: 1.0x
   up to its noise).
 Prints each contender's epochs and two ratios, of the medians and of the best of each (plain / other: above 1
 means the other is faster). The first contender of a pair starts first; run a pair both ways round.
+
+Mind what a pair of processes measures: a process keeps a speed drawn when it starts (`plain:plain-again` gave
+0.82x in one run, 0.99x in the next; docs/benchmarks.md). For the worker's own cost, bench/worker_epoch.py runs
+both in one process on the same tensors.
 """
 
 from __future__ import annotations
@@ -83,13 +88,22 @@ def run_worker(data: Path) -> None:
         print(f"{started:.4f} {time.time():.4f}", flush=True)
         return metric
 
+    record_epoch = worker_module.Worker._record_epoch
+
+    def stamped_record(*args, **kwargs):  # type: ignore[no-untyped-def]
+        recorded = record_epoch(*args, **kwargs)
+        print(f"row {time.time():.4f}", flush=True)
+        return recorded
+
     worker_module.run_epoch = timed_epoch  # the worker's own epoch, stamped; nothing else changes
+    worker_module.Worker._record_epoch = stamped_record  # type: ignore[method-assign]  # and when its row landed
     print("ready", flush=True)
     worker.run(max_jobs=1)
 
 
 def in_turns(first: str, second: str, data: Path, seconds: float) -> dict[str, list[float]]:
-    """Both contenders, one running at a time, turns of SLICE; each one's epochs less its stopped time."""
+    """Both contenders, one running at a time, turns of SLICE; each one's epochs less its stopped time, and for
+    a worker also the time from one epoch's row to the next's (named '<worker> rows')."""
     processes = {name: subprocess.Popen([sys.executable, "-m", "bench.epoch_turns", "--contender", name,
                                          "--data", str(data)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                         text=True) for name in (first, second)}
@@ -112,9 +126,15 @@ def in_turns(first: str, second: str, data: Path, seconds: float) -> dict[str, l
         os.kill(process.pid, signal.SIGCONT)
         process.terminate()
         output, _ = process.communicate()
-        spans = [tuple(map(float, line.split())) for line in output.splitlines() if line.strip()]
-        epochs[name] = [(end - start) - sum(max(0.0, min(end, b) - max(start, a)) for a, b in stopped[name])
-                        for start, end in spans if start >= began]
+        lines = [line.split() for line in output.splitlines() if line.strip()]
+        rows = [float(line[1]) for line in lines if line[0] == "row"]
+        spans = [(float(line[0]), float(line[1])) for line in lines if line[0] != "row"]
+        running = {name: [(start, end) for start, end in spans if start >= began]}
+        if rows:
+            running[f"{name} rows"] = [(start, end) for start, end in zip(rows, rows[1:]) if start >= began]
+        for label, intervals in running.items():
+            epochs[label] = [(end - start) - sum(max(0.0, min(end, b) - max(start, a)) for a, b in stopped[name])
+                             for start, end in intervals]
     return epochs
 
 
@@ -144,10 +164,11 @@ def main() -> None:
             for name, values in epochs.items():
                 print(f"  {name:<12} epochs {' '.join(f'{value:.2f}' for value in values)}  "
                       f"median {medians[name]:.2f} s, best {best[name]:.2f} s")
-            other = second if first.startswith("plain") else first
-            plain = first if other == second else second
-            print(f"{pair:<18} {other} vs {plain}: {medians[plain] / medians[other]:.2f}x by medians, "
-                  f"{best[plain] / best[other]:.2f}x by best of each", flush=True)
+            plain = first if first.startswith("plain") else second
+            for other in epochs:
+                if other != plain:
+                    print(f"{pair:<18} {other} vs {plain}: {medians[plain] / medians[other]:.2f}x by medians, "
+                          f"{best[plain] / best[other]:.2f}x by best of each", flush=True)
 
 
 if __name__ == "__main__":
