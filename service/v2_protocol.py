@@ -131,6 +131,16 @@ def _as_bytes(item: Any, name: str) -> bytes:
     raise ProtocolError(f"input {name!r}: BYTES elements in JSON must be strings")
 
 
+def _parameters(holder: dict, where: str) -> dict:
+    """A 'parameters' object, empty when absent; anything else is the client's mistake, said as such."""
+    parameters = holder.get("parameters")
+    if parameters is None:
+        return {}
+    if not isinstance(parameters, dict):
+        raise ProtocolError(f"{where}: 'parameters' must be an object")
+    return parameters
+
+
 def parse_infer(body: bytes, header_length: str | None) -> InferRequest:
     """An /infer body: JSON, or (binary tensor extension) a JSON header followed by the tensors' bytes."""
     if header_length is None:
@@ -150,7 +160,7 @@ def parse_infer(body: bytes, header_length: str | None) -> InferRequest:
     for raw in document["inputs"]:
         if not isinstance(raw, dict):
             raise ProtocolError("each input must be an object")
-        size = (raw.get("parameters") or {}).get("binary_data_size")
+        size = _parameters(raw, f"input {raw.get('name')!r}").get("binary_data_size")
         binary = None
         if size is not None:
             if not isinstance(size, int) or size < 0 or offset + size > len(rest):
@@ -159,15 +169,14 @@ def parse_infer(body: bytes, header_length: str | None) -> InferRequest:
         inputs.append(_json_input(raw, binary))
     if offset != len(rest):
         raise ProtocolError(f"{len(rest) - offset} bytes of binary data belong to no input")
-    parameters = document.get("parameters") or {}
-    binary_default = bool(parameters.get("binary_data_output", False))
+    binary_default = bool(_parameters(document, "the request").get("binary_data_output", False))
     outputs = None
     if document.get("outputs") is not None:
-        if not isinstance(document["outputs"], list):
-            raise ProtocolError("'outputs' must be a list")
+        if not isinstance(document["outputs"], list) or not all(isinstance(o, dict) for o in document["outputs"]):
+            raise ProtocolError("'outputs' must be a list of objects")
         outputs = [RequestedOutput(str(o.get("name")),
-                                   bool((o.get("parameters") or {}).get("binary_data", binary_default)))
-                   for o in document["outputs"] if isinstance(o, dict)]
+                                   bool(_parameters(o, f"output {o.get('name')!r}").get("binary_data", binary_default)))
+                   for o in document["outputs"]]
     request_id = document.get("id")
     return InferRequest(id=str(request_id) if request_id is not None else None, inputs=inputs, outputs=outputs,
                         binary_default=binary_default)

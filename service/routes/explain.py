@@ -17,7 +17,7 @@ from service.errors import Invalid
 from service.imaging import to_png_base64
 from service.prediction import Classified
 from service.registry import LoadedModel
-from service.routes.predict import UPLOAD_DOC
+from service.routes.predict import upload_doc
 from service.schemas import (
     MAX_ID,
     AttributionOut,
@@ -82,7 +82,7 @@ def _explain(model: LoadedModel, classified: Classified, methods: list[explanati
                            filters=filters)
 
 
-@router.post("/explain", response_model=ExplainResponse, openapi_extra=UPLOAD_DOC)
+@router.post("/explain", response_model=ExplainResponse, openapi_extra=upload_doc(MAX_EXPLAINED))
 async def explain(request: Request, state: StateDep, query: Annotated[ExplainQuery, Query()]) -> ExplainResponse:
     """Classify images as /predict does, and show why: per image, an attribution map for the predicted class
     (Integrated Gradients; Grad-CAM where the model has convolutions), each convolution's feature maps, and

@@ -31,6 +31,9 @@ from service.views import job_view
 router = APIRouter(tags=["figures"], responses=error_responses(404, 409))
 PNG = {200: {"content": {"image/png": {}}}}
 MAX_COMPARED = 12
+# What the schema promises: 1 to 12 ids. The parser below also takes spaces and repeats, and says what is wrong.
+JOB_IDS = Query(description="comma-separated ids, e.g. 1,2",
+                json_schema_extra={"pattern": rf"^[1-9][0-9]{{0,17}}(,[1-9][0-9]{{0,17}}){{0,{MAX_COMPARED - 1}}}$"})
 
 
 def describe_settings(job: Job) -> str:
@@ -79,14 +82,14 @@ def job_plot(job_id: JobId, session: ReadSessionDep, figures: FiguresDep) -> Res
 
 
 @router.get("/compare", response_model=CompareOut)
-def compare(session: ReadSessionDep, jobs: Annotated[str, Query(description="comma-separated ids, e.g. 1,2")]) -> CompareOut:
+def compare(session: ReadSessionDep, jobs: Annotated[str, JOB_IDS]) -> CompareOut:
     """Several jobs' metrics aligned by epoch, and whether they started from the same weights."""
     return _compare(session, jobs)
 
 
 @router.get("/compare.png", response_class=Response, responses=PNG)
 def compare_png(session: ReadSessionDep, figures: FiguresDep,
-                jobs: Annotated[str, Query(description="comma-separated ids")]) -> Response:
+                jobs: Annotated[str, JOB_IDS]) -> Response:
     """The lab's comparison figure: loss and accuracies of several jobs on shared axes."""
     result = _compare(session, jobs)
     datasets = sorted({get_job(session, s.job_id).dataset for s in result.jobs})

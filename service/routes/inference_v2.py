@@ -47,6 +47,25 @@ OUTPUT_METADATA = [{"name": "probabilities", "datatype": "FP32", "shape": [-1, 1
                    {"name": "class_name", "datatype": "BYTES", "shape": [-1]}]
 
 
+_PARAMETERS = {"type": "object"}
+_TENSOR = {"type": "object", "required": ["name", "datatype", "shape"], "properties": {
+    "name": {"type": "string", "enum": [tensor["name"] for tensor in INPUTS]},
+    "datatype": {"type": "string", "enum": ["FP32", "UINT8", "BYTES"]},
+    "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+    "data": {"type": "array", "description": "the tensor's elements, flat or nested; left out when its bytes "
+                                             "follow the JSON (binary_data_size in its parameters)"},
+    "parameters": _PARAMETERS}}
+# The body, as the protocol defines it; parse_infer reads it by hand because the binary tensor extension puts raw
+# bytes after the JSON (Inference-Header-Content-Length says where the JSON ends).
+INFER_DOC = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+    "type": "object", "required": ["inputs"], "properties": {
+        "id": {"type": "string"},
+        "inputs": {"type": "array", "minItems": 1, "maxItems": 1, "items": _TENSOR},
+        "outputs": {"type": "array", "items": {"type": "object", "required": ["name"], "properties": {
+            "name": {"type": "string", "enum": list(OUTPUTS)}, "parameters": _PARAMETERS}}},
+        "parameters": _PARAMETERS}}}}}}
+
+
 def protocol_error(error: Exception) -> Response | None:
     """A failure the protocol's way: {"error": "..."} with the domain error's 4xx; None: not ours."""
     if isinstance(error, DomainError):
@@ -209,13 +228,13 @@ async def _infer(name: str, version: str | None, request: Request, state: StateD
                     headers={"Inference-Header-Content-Length": str(header_length)})
 
 
-@router.post("/models/{name}/infer")
+@router.post("/models/{name}/infer", openapi_extra=INFER_DOC)
 async def infer(name: str, request: Request, state: StateDep) -> Response:
     """Classify `images` (FP32 [N,1,28,28] in [0,1], or UINT8) or `image_bytes` (BYTES [N], image files)."""
     return await _infer(name, None, request, state)
 
 
-@router.post("/models/{name}/versions/{version}/infer")
+@router.post("/models/{name}/versions/{version}/infer", openapi_extra=INFER_DOC)
 async def infer_version(name: str, version: str, request: Request, state: StateDep) -> Response:
     return await _infer(name, version, request, state)
 

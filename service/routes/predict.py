@@ -17,16 +17,20 @@ from service.imaging import to_png_base64
 from service.prediction import Classified
 from service.schemas import MAX_ID, DatasetName, PredictResponse, error_responses
 from service.state import AppState
-from service.uploads import read_images
+from service.uploads import MAX_FILES, read_images
 
 router = APIRouter(tags=["predict"], responses=error_responses(400, 404, 409, 413, 415))
 
-UPLOAD_DOC = {"requestBody": {"required": True, "content": {
-    "multipart/form-data": {"schema": {"type": "object", "properties": {
-        "file": {"type": "array", "items": {"type": "string", "format": "binary"}, "maxItems": 64}}}},
-    "image/png": {"schema": {"type": "string", "format": "binary"}},
-    "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
-}}}
+
+def upload_doc(max_files: int) -> dict:
+    """The request body of a route that takes images: one as the raw body, or 1 to max_files multipart `file`s."""
+    return {"requestBody": {"required": True, "content": {
+        "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+            "file": {"type": "array", "items": {"type": "string", "format": "binary"}, "minItems": 1,
+                     "maxItems": max_files}}}},
+        "image/png": {"schema": {"type": "string", "format": "binary"}},
+        "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+    }}}
 
 
 def _as_json(result: Classified, *, top_k: int, debug: bool) -> dict:
@@ -52,7 +56,7 @@ class PredictQuery(BaseModel):
     debug: bool = Field(False, description="also return the 28x28 image the model saw")
 
 
-@router.post("/predict", response_model=PredictResponse, openapi_extra=UPLOAD_DOC)
+@router.post("/predict", response_model=PredictResponse, openapi_extra=upload_doc(MAX_FILES))
 async def predict(request: Request, state: StateDep, query: Annotated[PredictQuery, Query()]) -> JSONResponse:
     """Classify one image (raw body) or up to 64 (multipart fields named `file`)."""
     files = await read_images(request, limit=state.settings.max_upload_bytes)

@@ -18,10 +18,9 @@ from service.sessions import COOKIE, same_origin
 
 router = APIRouter(tags=["session"], responses=error_responses(401, 403, 409, 422, 429))
 WRONG_KEY_DELAY = 1.0  # seconds a wrong key waits for its answer: guessing gets slow, other requests do not
-BODY = {"requestBody": {"required": True, "content": {
-    "application/json": {"schema": {"type": "object", "required": ["key"], "properties": {"key": {"type": "string"}}}},
-    "application/x-www-form-urlencoded": {"schema": {"type": "object", "required": ["key"],
-                                                     "properties": {"key": {"type": "string"}}}}}}}
+KEY_FIELD = {"type": "object", "required": ["key"], "properties": {"key": {"type": "string", "minLength": 1}}}
+BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": KEY_FIELD},
+                                                      "application/x-www-form-urlencoded": {"schema": KEY_FIELD}}}}
 
 
 async def _given_key(request: Request) -> tuple[str, bool]:

@@ -134,6 +134,15 @@ def test_image_files_as_bytes_are_preprocessed_like_uploads(client: TestClient, 
      "NaN or infinite values"),
     ({"inputs": [{"name": "image_bytes", "datatype": "BYTES", "shape": [65], "data": ["x"] * 65}]},
      "holds 65 files; at most 64"),
+    # 'parameters' that are not objects (each was a 500), and outputs that are not objects (were skipped)
+    ({"inputs": [{"name": "images", "datatype": "FP32", "shape": [1, 28, 28], "data": [0.0] * 784,
+                  "parameters": [1]}]}, "input 'images': 'parameters' must be an object"),
+    ({"inputs": [{"name": "images", "datatype": "FP32", "shape": [1, 28, 28], "data": [0.0] * 784}],
+      "parameters": "binary"}, "the request: 'parameters' must be an object"),
+    ({"inputs": [{"name": "images", "datatype": "FP32", "shape": [1, 28, 28], "data": [0.0] * 784}],
+      "outputs": [{"name": "label", "parameters": [True]}]}, "output 'label': 'parameters' must be an object"),
+    ({"inputs": [{"name": "images", "datatype": "FP32", "shape": [1, 28, 28], "data": [0.0] * 784}],
+      "outputs": ["label"]}, "'outputs' must be a list of objects"),
 ])
 def test_bad_requests_are_400_with_an_error_naming_the_problem(client: TestClient, request_body: dict, message: str) -> None:
     # json.dumps, not httpx's json=: it writes NaN and Infinity as Python's json module (and Triton's clients) do.
