@@ -57,7 +57,10 @@ _TENSOR = {"type": "object", "required": ["name", "datatype", "shape"], "propert
     "parameters": _PARAMETERS}}
 # The body, as the protocol defines it; parse_infer reads it by hand because the binary tensor extension puts raw
 # bytes after the JSON (Inference-Header-Content-Length says where the JSON ends).
-INFER_DOC = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+INFER_DOC = {"requestBody": {"required": True, "description": (
+    "The protocol's JSON; or, with the binary tensor extension, that JSON (its length in the "
+    "Inference-Header-Content-Length header) followed by each input's raw bytes (binary_data_size in its "
+    "parameters)."), "content": {"application/json": {"schema": {
     "type": "object", "required": ["inputs"], "properties": {
         "id": {"type": "string"},
         "inputs": {"type": "array", "minItems": 1, "maxItems": 1, "items": _TENSOR},
