@@ -35,6 +35,25 @@ def wait_for(predicate: Callable[[], object], *, timeout: float, what: str, inte
         time.sleep(interval)
 
 
+def wait_for_a_fresh_beat(read_progress: Callable[[], dict], where: Callable[[int, float], bool], *,
+                          what: str, timeout: float = 120) -> None:
+    """Return just after a job's heartbeat that satisfies where(epoch index, share of that epoch done).
+
+    A progress read as it happens to be is up to a heartbeat interval old, most of an epoch on a fast machine;
+    here it is read every 2 ms and only a beat seen as it changes counts, so it is a few ms old: what the test
+    does next happens where the beat says the worker is."""
+    seen: list[dict] = []
+
+    def fresh_and_there() -> bool:
+        progress = read_progress()
+        changed = bool(seen) and progress != seen[-1]
+        seen.append(progress)
+        inside = progress["fraction"] * progress["epochs"] - progress["epoch"]  # the API's is of all epochs
+        return changed and where(progress["epoch"], inside)
+
+    wait_for(fresh_and_there, timeout=timeout, interval=0.002, what=what)
+
+
 def make_settings(home: Path, data_dir: Path, **overrides: object) -> Settings:
     values: dict[str, object] = dict(home=home, data_dir=data_dir, download=False, heartbeat_timeout=3.0,
                                      poll_interval=0.1)

@@ -20,7 +20,7 @@ from models_store import checkpoints
 from service.app import create_app
 from tests.helpers.images import png
 from tests.helpers.jobs import QUICK_JOB
-from tests.helpers.servers import REPO, Processes, make_settings, start_server, wait_for
+from tests.helpers.servers import REPO, Processes, make_settings, start_server, wait_for, wait_for_a_fresh_beat
 
 pytestmark = [pytest.mark.slow, pytest.mark.datasets]
 
@@ -110,7 +110,7 @@ def test_a_job_that_kills_its_worker_every_time_fails_after_max_attempts(client:
     assert "stopped responding 3 times" in job["error"] and "MNISTLAB_MAX_ATTEMPTS=3" in job["error"]
 
 
-CNN_JOB = {"dataset": "mnist", "model": "cnn", "optimizer": "adam", "epochs": 3, "batch_size": 64, "seed": 5,
+CNN_JOB = {"dataset": "mnist", "model": "cnn", "optimizer": "adam", "epochs": 4, "batch_size": 64, "seed": 5,
            "device": "cpu"}
 
 
@@ -147,8 +147,9 @@ def test_a_whole_service_sigkilled_mid_job_resumes_exactly(processes: Processes,
     server = start_server(processes, settings)
     port = int(server.url.rsplit(":", 1)[1])
     job_id = server.http.post("/jobs", json=CNN_JOB).json()["id"]
-    wait_for(lambda: (p := server.http.get(f"/jobs/{job_id}").json()["progress"])["epoch"] >= 1 and p["fraction"] > 0.4,
-             timeout=120, what="the second epoch to be under way")
+    # Cut in the second or third of four epochs, so that a whole epoch at least is left to resume.
+    wait_for_a_fresh_beat(lambda: server.http.get(f"/jobs/{job_id}").json()["progress"],
+                          lambda epoch, _inside: 1 <= epoch <= 2, what="the second or third epoch to be under way")
     [worker_pid] = _worker_pids(sessions)
     server.process.send_signal(signal.SIGKILL)  # the machine's power cord: server and worker, nobody cleans up
     os.kill(worker_pid, signal.SIGKILL)
@@ -161,7 +162,7 @@ def test_a_whole_service_sigkilled_mid_job_resumes_exactly(processes: Processes,
     job = wait_for(lambda: (j := restarted.http.get(f"/jobs/{job_id}").json())["status"] == "succeeded" and j,
                    timeout=180, what="the job to finish after the restart", interval=0.5)
     assert job["attempts"] == 2  # requeued once its heartbeat went stale, then resumed
-    assert [m["epoch"] for m in restarted.http.get(f"/jobs/{job_id}/metrics").json()] == [1, 2, 3]
+    assert [m["epoch"] for m in restarted.http.get(f"/jobs/{job_id}/metrics").json()] == [1, 2, 3, 4]
     clean_id = restarted.http.post("/jobs", json=CNN_JOB).json()["id"]  # the same job, never interrupted
     wait_for(lambda: restarted.http.get(f"/jobs/{clean_id}").json()["status"] == "succeeded", timeout=180,
              what="the uninterrupted job", interval=0.5)

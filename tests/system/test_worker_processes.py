@@ -25,6 +25,7 @@ from tests.helpers.servers import (
     make_settings,
     settings_env,
     wait_for,
+    wait_for_a_fresh_beat,
     wait_until_ready,
 )
 
@@ -107,24 +108,6 @@ def test_a_worker_killed_mid_job_is_replaced_and_the_result_is_bit_identical(
     _assert_same_as_uninterrupted(uninterrupted, client, settings, killed_job, epochs=4)
 
 
-def _wait_for_a_fresh_beat_inside_an_epoch(client: TestClient, job_id: int) -> None:
-    """Return just after a heartbeat that says the worker trains the second epoch or a later one, short of its last
-    batches. The progress is read every few milliseconds and only a beat seen as it changes counts, so it is a
-    few ms old, while the rest of the epoch's batches take at least a tenth of an epoch (60 ms here): a signal sent
-    now lands between two of them. (A beat read as it happens to be, up to a heartbeat interval old, could be
-    most of an epoch old on a fast machine, and the signal then landed in the evaluation.)"""
-    seen: list[dict] = []
-
-    def fresh_inside() -> bool:
-        progress = _job(client, job_id)["progress"]
-        changed = bool(seen) and progress != seen[-1]
-        seen.append(progress)
-        inside_epoch = progress["fraction"] * progress["epochs"] - progress["epoch"]  # the API's is of all epochs
-        return changed and progress["epoch"] >= 1 and 0.02 < inside_epoch < 0.9
-
-    wait_for(fresh_inside, timeout=120, interval=0.002, what="a fresh beat inside the second or third epoch")
-
-
 @both_databases
 def test_sigterm_saves_mid_epoch_hands_back_and_the_resumed_job_is_bit_identical(
         client: TestClient, processes: Processes, settings, tmp_path: Path, uninterrupted) -> None:  # type: ignore[no-untyped-def]
@@ -132,7 +115,9 @@ def test_sigterm_saves_mid_epoch_hands_back_and_the_resumed_job_is_bit_identical
     # Beats every 0.375 s, so one lands inside the batches of the second or third epoch.
     worker = processes.worker(settings=make_settings(settings.home, settings.datasets_dir,
                                                      database_url=settings.db_url, heartbeat_timeout=1.5))
-    _wait_for_a_fresh_beat_inside_an_epoch(client, job_id)
+    # Signalled between two batches of the second or third epoch, short of its last ones (60 ms here).
+    wait_for_a_fresh_beat(lambda: _job(client, job_id)["progress"], lambda epoch, inside: epoch >= 1 and
+                          0.02 < inside < 0.9, what="a fresh beat inside the second or third epoch")
     worker.send_signal(signal.SIGTERM)
     started = time.monotonic()
     assert worker.wait(timeout=10) == 0
