@@ -1,6 +1,6 @@
 """A real worker's epochs against the plain loop's, in one process, on the same tensors, in turns.
 
-    .venv/bin/python -m bench.worker_epoch --data ../shared/datasets [--rounds 6]
+    .venv/bin/python -m bench.worker_epoch --data ../shared/datasets [--rounds 6] [--control]
 
 bench/epoch_turns.py runs the two as separate processes, and a process can run the very same code 20% slower
 than another for its whole life (its `plain:plain-again` gave 0.82x in one run and 0.99x in the next: where a
@@ -14,6 +14,7 @@ plain (--rounds of four). The lab's CNN on full MNIST, batch 512, Adam; torch's 
 Two times per worker epoch: `run_epoch`'s (the job's `seconds`) and from the epoch's start to its row landing
 (the epoch, its checkpoints and its row: the wall time between two rows less the wait for its turn). Ratios are
 plain / worker: above 1 means the worker is faster. Target (issue 26, item 7): >= 0.95x by both.
+--control puts a second plain loop in the worker's turns: what the method says of the same code.
 """
 
 from __future__ import annotations
@@ -95,23 +96,54 @@ def in_turns(data: Path, rounds: int) -> dict[str, list[float]]:
     return times
 
 
+def control_turns(data: Path, rounds: int) -> dict[str, list[float]]:
+    """The method on itself: two plain loops (two models) in the same turns, on the same tensors."""
+    import torch
+
+    from bench.epoch_speed import BATCH, plain_epoch
+    from mnistlab.datasets import load_split
+    from mnistlab.spec import JobConfig
+    from workers.training import new_state
+
+    train, test = load_split(data, "mnist", train=True), load_split(data, "mnist", train=False)
+    times: dict[str, list[float]] = {"plain": [], "plain-again": []}
+    states = {name: new_state(JobConfig(dataset="mnist", model="cnn", optimizer="adam", epochs=1, batch_size=BATCH,
+                                        seed=0, lr=0.001), torch.device("cpu")) for name in times}
+
+    def turn(name: str) -> None:
+        begun = time.perf_counter()
+        plain_epoch(states[name].model, states[name].optimizer, train.images, train.labels, test.images, test.labels)
+        times[name].append(time.perf_counter() - begun)
+
+    for name in times:  # warm-up
+        turn(name)
+    for values in times.values():
+        values.clear()
+    for _ in range(rounds):
+        for name in ("plain", "plain-again", "plain-again", "plain"):
+            turn(name)
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True, help="folder with MNIST/raw (e.g. ../shared/datasets)")
     parser.add_argument("--rounds", type=int, default=6, help="rounds of plain, worker, worker, plain")
+    parser.add_argument("--control", action="store_true",
+                        help="a second plain loop in the worker's place: what the method says of the same code")
     args = parser.parse_args()
     from mnistlab.datasets import import_all
 
     print(describe_machine())
     with tempfile.TemporaryDirectory() as folder:
         import_all(args.data, Path(folder))
-        times = in_turns(Path(folder), args.rounds)
+        times = (control_turns if args.control else in_turns)(Path(folder), args.rounds)
     medians = {name: statistics.median(values) for name, values in times.items()}
     best = {name: min(values) for name, values in times.items()}
     for name, values in times.items():
         print(f"  {name:<12} {' '.join(f'{value:.2f}' for value in values)}  median {medians[name]:.2f} s, "
               f"best {best[name]:.2f} s")
-    for name in ("worker", "worker rows"):
+    for name in (name for name in times if name != "plain"):
         print(f"{name} vs plain: {medians['plain'] / medians[name]:.2f}x by medians, "
               f"{best['plain'] / best[name]:.2f}x by best of each")
 
