@@ -39,10 +39,16 @@ from torchvision.transforms import ToTensor
 from bench.common import describe_machine, mnistlab_server
 from mnistlab.datasets import import_all, load_split
 from mnistlab.spec import AUGMENTATION_PRESETS, JobConfig
-from workers.training import new_state, run_epoch
+from workers.training import TrainState, new_state, run_epoch
 
 BATCH = 512
 EVAL_BATCH = 1000
+
+
+def lab_cnn() -> TrainState:
+    """The lab's CNN with Adam (lr 0.001) at batch BATCH on the CPU: what the in-turns comparisons train."""
+    return new_state(JobConfig(dataset="mnist", model="cnn", optimizer="adam", epochs=1, batch_size=BATCH, seed=0,
+                               lr=0.001), torch.device("cpu"))
 
 
 def plain_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor, labels: torch.Tensor,

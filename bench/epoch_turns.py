@@ -47,10 +47,8 @@ def contender(kind: str, data: Path) -> None:
     """Train epoch after epoch; print 'start end' (wall clock) of each. Runs in its own process."""
     import torch
 
-    from bench.epoch_speed import BATCH, plain_epoch
+    from bench.epoch_speed import lab_cnn, plain_epoch
     from mnistlab.datasets import load_split
-    from mnistlab.spec import JobConfig
-    from workers.training import new_state
 
     if kind == "worker-t2":
         torch.set_num_threads(2)
@@ -58,8 +56,7 @@ def contender(kind: str, data: Path) -> None:
         run_worker(data)
         return
     train, test = load_split(data, "mnist", train=True), load_split(data, "mnist", train=False)
-    state = new_state(JobConfig(dataset="mnist", model="cnn", optimizer="adam", epochs=1, batch_size=BATCH, seed=0,
-                                lr=0.001), torch.device("cpu"))
+    state = lab_cnn()
     print("ready", flush=True)
     while True:
         started = time.time()

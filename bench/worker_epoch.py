@@ -25,22 +25,48 @@ import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.common import describe_machine
 
 
+def plain_turn(splits: list, times: list[float]) -> Callable[[], None]:
+    """One epoch of the plain loop (a model of its own) on splits' (train, test), timed into `times`."""
+    from bench.epoch_speed import lab_cnn, plain_epoch
+
+    state = lab_cnn()
+
+    def turn() -> None:
+        train, test = splits
+        begun = time.perf_counter()
+        plain_epoch(state.model, state.optimizer, train.images, train.labels, test.images, test.labels)
+        times.append(time.perf_counter() - begun)
+
+    return turn
+
+
+def alternate(plain: Callable[[], None], other: Callable[[], None], times: dict[str, list[float]],
+              rounds: int) -> dict[str, list[float]]:
+    """A warm-up epoch of each (the other first: a worker loads the tensors), not counted; then rounds of plain,
+    other, other, plain."""
+    other()
+    plain()
+    for values in times.values():
+        values.clear()
+    for _ in range(rounds):
+        for turn in (plain, other, other, plain):
+            turn()
+    return times
+
+
 def in_turns(data: Path, rounds: int) -> dict[str, list[float]]:
     os.environ.update(MNISTLAB_HOME=tempfile.mkdtemp(), MNISTLAB_DATA_DIR=str(data), MNISTLAB_DOWNLOAD="false")
-    import torch
-
     import workers.worker as worker_module
-    from bench.epoch_speed import BATCH, plain_epoch
+    from bench.epoch_speed import BATCH
     from mnistlab.settings import Settings
-    from mnistlab.spec import JobConfig
     from service.schemas import JobRequest
     from service.submission import submit_job
-    from workers.training import new_state
 
     settings = Settings()
     worker = worker_module.Worker(settings)
@@ -67,62 +93,27 @@ def in_turns(data: Path, rounds: int) -> dict[str, list[float]]:
         its_row.release()
         return recorded
 
-    worker_module.run_epoch = epoch_in_turn  # the worker's own code, waiting for its turn; nothing else changes
-    worker_module.Worker._record_epoch = record_then_hand_over  # type: ignore[method-assign]
-    thread = threading.Thread(target=worker.run, kwargs={"max_jobs": 1}, name="worker", daemon=True)
-    thread.start()
-    plain = new_state(JobConfig(dataset="mnist", model="cnn", optimizer="adam", epochs=1, batch_size=BATCH, seed=0,
-                                lr=0.001), torch.device("cpu"))
-
-    def plain_turn() -> None:
-        train, test = splits
-        begun = time.perf_counter()
-        plain_epoch(plain.model, plain.optimizer, train.images, train.labels, test.images, test.labels)
-        times["plain"].append(time.perf_counter() - begun)
-
     def worker_turn() -> None:
         its_turn.release()
         if not its_row.acquire(timeout=600):
             raise RuntimeError("the worker recorded no epoch in 10 minutes: see its log above")
 
-    worker_turn()
-    plain_turn()
-    for values in times.values():  # the warm-up epochs are not counted
-        values.clear()
-    for _ in range(rounds):
-        for turn in (plain_turn, worker_turn, worker_turn, plain_turn):
-            turn()
+    worker_module.run_epoch = epoch_in_turn  # the worker's own code, waiting for its turn; nothing else changes
+    worker_module.Worker._record_epoch = record_then_hand_over  # type: ignore[method-assign]
+    thread = threading.Thread(target=worker.run, kwargs={"max_jobs": 1}, name="worker", daemon=True)
+    thread.start()
+    alternate(plain_turn(splits, times["plain"]), worker_turn, times, rounds)
     thread.join()
     return times
 
 
 def control_turns(data: Path, rounds: int) -> dict[str, list[float]]:
     """The method on itself: two plain loops (two models) in the same turns, on the same tensors."""
-    import torch
-
-    from bench.epoch_speed import BATCH, plain_epoch
     from mnistlab.datasets import load_split
-    from mnistlab.spec import JobConfig
-    from workers.training import new_state
 
-    train, test = load_split(data, "mnist", train=True), load_split(data, "mnist", train=False)
+    splits = [load_split(data, "mnist", train=True), load_split(data, "mnist", train=False)]
     times: dict[str, list[float]] = {"plain": [], "plain-again": []}
-    states = {name: new_state(JobConfig(dataset="mnist", model="cnn", optimizer="adam", epochs=1, batch_size=BATCH,
-                                        seed=0, lr=0.001), torch.device("cpu")) for name in times}
-
-    def turn(name: str) -> None:
-        begun = time.perf_counter()
-        plain_epoch(states[name].model, states[name].optimizer, train.images, train.labels, test.images, test.labels)
-        times[name].append(time.perf_counter() - begun)
-
-    for name in times:  # warm-up
-        turn(name)
-    for values in times.values():
-        values.clear()
-    for _ in range(rounds):
-        for name in ("plain", "plain-again", "plain-again", "plain"):
-            turn(name)
-    return times
+    return alternate(plain_turn(splits, times["plain"]), plain_turn(splits, times["plain-again"]), times, rounds)
 
 
 def main() -> None:
